@@ -1,0 +1,94 @@
+//! `claim`: atomically hand queued interactions of a queue to one owner.
+
+use ixn_plugin_api::storage::{ClaimRequest, Interaction, StorageError};
+
+use crate::condition::{render_condition, render_order};
+use crate::error::{context, db_with};
+use crate::row;
+use crate::sql::{Param, SqlBuilder};
+use crate::store::{BEGIN_WRITE, Store};
+
+/// Ids per `UPDATE … WHERE id IN (…)`, well under SQLite's parameter limit.
+const UPDATE_CHUNK: usize = 500;
+
+impl Store {
+    /// Selects up to `limit` claimable rows in the requested order and leases
+    /// them to `owner`, in one write transaction: a second claimer waits for
+    /// the first to commit and then no longer sees its rows as queued.
+    pub(crate) async fn claim(&self, req: ClaimRequest) -> Result<Vec<Interaction>, StorageError> {
+        let what = format!("claim from queue `{}`", req.queue);
+        if req.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut select = SqlBuilder::new(&format!(
+            "SELECT {} FROM \"interactions\" WHERE \"queue\" = ",
+            self.schema.select_list
+        ));
+        select
+            .param(req.queue.as_str())
+            .push(" AND \"state\" = 0 AND \"is_locked\" = 0 AND \"stopped_at\" IS NULL AND \"workbin\" IS NULL")
+            .push(" AND (\"scheduled_at\" IS NULL OR \"scheduled_at\" <= ")
+            .param(req.now)
+            .push(")");
+        if let Some(condition) = &req.condition {
+            select.push(" AND (");
+            render_condition(condition, &self.schema, req.now, &mut select)
+                .map_err(context(&what))?;
+            select.push(")");
+        }
+        let order = render_order(&req.order, &self.schema).map_err(context(&what))?;
+        select
+            .push(" ORDER BY ")
+            .push(&order)
+            .push(" LIMIT ")
+            .param(i64::from(req.limit));
+
+        let mut tx = self
+            .pool
+            .begin_with(BEGIN_WRITE)
+            .await
+            .map_err(db_with(format!("{what}: begin")))?;
+        let rows = select
+            .build()
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_with(&what))?;
+        let mut claimed = rows
+            .iter()
+            .map(|r| row::interaction(r, &self.schema))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(context(&what))?;
+        let lease_until = req.now.saturating_add(i64::from(req.lease_ms));
+        for chunk in claimed.chunks(UPDATE_CHUNK) {
+            let mut update = SqlBuilder::new("UPDATE \"interactions\" SET \"state\" = ");
+            update
+                .param(req.state.code())
+                .push(", \"lease_owner\" = ")
+                .param(req.owner.as_str())
+                .push(", \"lease_until\" = ")
+                .param(lease_until)
+                .push(" WHERE \"id\" IN (");
+            for (n, i) in chunk.iter().enumerate() {
+                if n > 0 {
+                    update.push(", ");
+                }
+                update.param(Param::Text(i.id.clone()));
+            }
+            update.push(")");
+            update
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(db_with(format!("{what}: lease")))?;
+        }
+        tx.commit()
+            .await
+            .map_err(db_with(format!("{what}: commit")))?;
+        for i in &mut claimed {
+            i.state = req.state;
+            i.lease_owner = Some(req.owner.clone());
+            i.lease_until = Some(lease_until);
+        }
+        Ok(claimed)
+    }
+}

@@ -1,0 +1,39 @@
+//! `recover-expired`: put back interactions whose lease ran out.
+
+use ixn_plugin_api::storage::{Recovered, StorageError};
+use sqlx::Row;
+
+use crate::error::db_with;
+use crate::store::Store;
+
+impl Store {
+    /// Every live interaction whose lease ended before `now` is queued again,
+    /// its lease cleared and `lease_expiries` counted up. One statement, so
+    /// it is atomic without an explicit transaction.
+    pub(crate) async fn recover_expired(&self, now: i64) -> Result<Vec<Recovered>, StorageError> {
+        let what = "recover interactions with expired leases";
+        let rows = sqlx::query(
+            "UPDATE \"interactions\"
+                SET \"state\" = 0, \"lease_owner\" = NULL, \"lease_until\" = NULL,
+                    \"lease_expiries\" = \"lease_expiries\" + 1
+              WHERE \"lease_until\" < ? AND \"stopped_at\" IS NULL
+              RETURNING \"id\", \"queue\"",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_with(what))?;
+        let mut recovered = rows
+            .iter()
+            .map(|r| {
+                Ok(Recovered {
+                    id: r.try_get("id").map_err(db_with(what))?,
+                    queue: r.try_get("queue").map_err(db_with(what))?,
+                })
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        // RETURNING gives no defined order; sort for stable answers.
+        recovered.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(recovered)
+    }
+}

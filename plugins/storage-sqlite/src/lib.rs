@@ -1,0 +1,165 @@
+//! `sqlite`: the embedded default storage backend of ixn.
+//!
+//! Interactions live in one table, `interactions`, of a SQLite database file
+//! (WAL journal, `synchronous = NORMAL`). Attached data whose key is a
+//! configured custom field has its own typed, indexed column; every other key
+//! goes to the `flexible_properties` blob (JSON of tagged values).
+//!
+//! Settings (`[storage.settings]`): `path` (required; the database file,
+//! created when missing; its directory must exist), `busy-timeout-ms`
+//! (default 5000), `max-connections` (default 4).
+//!
+//! The crate is both a `cdylib` (a plugin `.so` exporting
+//! `ixn_plugin_entry_sqlite`) and an `rlib` the host links in as a built-in
+//! through [`plugin_table`].
+#![deny(missing_docs)]
+
+mod apply;
+mod claim;
+mod condition;
+mod error;
+mod lease;
+mod properties;
+mod read;
+mod row;
+mod schema;
+mod settings;
+mod sql;
+mod store;
+mod submit;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use ixn_plugin_api::storage::{
+    ClaimRequest, DecisionRecord, Interaction, NewInteraction, OpenSettings, QueueCount, Recovered,
+    StorageBackend, StorageError,
+};
+use tokio::runtime::Runtime;
+
+use crate::schema::Schema;
+use crate::settings::Settings;
+use crate::store::Store;
+
+ixn_plugin_api::export_storage_plugin!(ixn_plugin_entry_sqlite, "sqlite", SqliteBackend);
+
+/// How long dropping the backend waits for the pool to close its connections.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The SQLite storage backend: a connection pool driven by a private tokio runtime.
+///
+/// Its methods are synchronous and may be called from many threads at once.
+pub struct SqliteBackend {
+    /// `Some` until dropped. The backend owns its runtime because, loaded as a
+    /// `.so`, it has its own copy of tokio that cannot see the host's.
+    runtime: Option<Runtime>,
+    store: Arc<Store>,
+}
+
+impl SqliteBackend {
+    /// Runs one operation on the backend's runtime and waits for its answer.
+    fn run<T, F, Fut>(&self, op: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Store>) -> Fut,
+        Fut: Future<Output = Result<T, StorageError>> + Send + 'static,
+    {
+        let Some(runtime) = &self.runtime else {
+            return Err(StorageError::permanent("sqlite storage is closed"));
+        };
+        run_on(runtime, op(self.store.clone()))
+    }
+}
+
+/// Spawns `fut` on `runtime` and blocks the calling thread until it is done.
+///
+/// Spawning and waiting on a std channel, rather than `Runtime::block_on`,
+/// works from any thread: a plain one, a `spawn_blocking` thread of the host's
+/// runtime, and even (at the cost of blocking it) an async task of a runtime
+/// sharing this crate's tokio when it is linked in as a built-in, where
+/// `block_on` would panic.
+fn run_on<T: Send + 'static>(
+    runtime: &Runtime,
+    fut: impl Future<Output = Result<T, StorageError>> + Send + 'static,
+) -> Result<T, StorageError> {
+    let (tx, rx) = mpsc::sync_channel(1);
+    runtime.spawn(async move {
+        // The caller is gone only if its thread died; nothing to tell then.
+        let _ = tx.send(fut.await);
+    });
+    rx.recv().unwrap_or_else(|_| {
+        Err(StorageError::permanent(
+            "sqlite storage: the operation ended without an answer",
+        ))
+    })
+}
+
+impl StorageBackend for SqliteBackend {
+    fn open(settings: OpenSettings) -> Result<Self, StorageError> {
+        let parsed = Settings::parse(&settings.settings)?;
+        let schema = Schema::new(settings.custom_fields)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("ixn-storage-sqlite")
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                StorageError::permanent(format!("sqlite storage: start its runtime: {e}"))
+            })?;
+        match run_on(&runtime, Store::open(parsed, schema)) {
+            Ok(store) => Ok(SqliteBackend {
+                runtime: Some(runtime),
+                store: Arc::new(store),
+            }),
+            Err(e) => {
+                // Never blocks nor panics, whatever thread this is.
+                runtime.shutdown_background();
+                Err(e)
+            }
+        }
+    }
+
+    fn submit(&self, batch: Vec<NewInteraction>) -> Result<(), StorageError> {
+        self.run(|s| async move { s.submit(batch).await })
+    }
+
+    fn claim(&self, request: ClaimRequest) -> Result<Vec<Interaction>, StorageError> {
+        self.run(|s| async move { s.claim(request).await })
+    }
+
+    fn apply(&self, batch: Vec<DecisionRecord>) -> Result<Vec<bool>, StorageError> {
+        self.run(|s| async move { s.apply(batch).await })
+    }
+
+    fn get(&self, id: String) -> Result<Option<Interaction>, StorageError> {
+        self.run(|s| async move { s.get(id).await })
+    }
+
+    fn counts(&self) -> Result<Vec<QueueCount>, StorageError> {
+        self.run(|s| async move { s.counts().await })
+    }
+
+    fn recover_expired(&self, now: i64) -> Result<Vec<Recovered>, StorageError> {
+        self.run(|s| async move { s.recover_expired(now).await })
+    }
+}
+
+impl Drop for SqliteBackend {
+    /// Closes the pool (so the last connection checkpoints the WAL), waiting
+    /// at most [`CLOSE_TIMEOUT`], then stops the runtime without blocking:
+    /// dropping a runtime the ordinary way panics inside an async context.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            let pool = self.store.pool.clone();
+            let (tx, rx) = mpsc::sync_channel(1);
+            runtime.spawn(async move {
+                pool.close().await;
+                let _ = tx.send(());
+            });
+            let _ = rx.recv_timeout(CLOSE_TIMEOUT);
+            runtime.shutdown_background();
+        }
+    }
+}

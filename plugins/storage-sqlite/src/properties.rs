@@ -1,0 +1,349 @@
+//! Attached data (`properties`): keys mapped to custom-field columns live in
+//! those typed columns, every other key in the `flexible_properties` blob, a
+//! JSON object of tagged values: `{"Subject":{"str":"hi"},"Count":{"int":3}}`.
+
+use std::collections::BTreeMap;
+
+use ixn_plugin_api::storage::{CustomField, FieldType, Property, StorageError, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::schema::Schema;
+use crate::sql::Param;
+
+/// The blob's attached data, by key.
+pub(crate) type Blob = BTreeMap<String, Value>;
+
+/// How one value is written in the blob: an object with a single tag.
+///
+/// Kept separate from [`Value`] so the stored format does not change when
+/// the contract's Rust mirror does.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Tagged {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Timestamp(i64),
+}
+
+impl From<Tagged> for Value {
+    fn from(t: Tagged) -> Value {
+        match t {
+            Tagged::Str(s) => Value::Str(s),
+            Tagged::Int(i) => Value::Int(i),
+            Tagged::Float(f) => Value::Float(f),
+            Tagged::Bool(b) => Value::Boolean(b),
+            Tagged::Timestamp(t) => Value::Timestamp(t),
+        }
+    }
+}
+
+impl From<&Value> for Tagged {
+    fn from(v: &Value) -> Tagged {
+        match v {
+            Value::Str(s) => Tagged::Str(s.clone()),
+            Value::Int(i) => Tagged::Int(*i),
+            Value::Float(f) => Tagged::Float(*f),
+            Value::Boolean(b) => Tagged::Bool(*b),
+            Value::Timestamp(t) => Tagged::Timestamp(*t),
+        }
+    }
+}
+
+/// Reads a blob; `None` (SQL NULL) is no attached data.
+pub(crate) fn decode_blob(bytes: Option<&[u8]>) -> Result<Blob, String> {
+    let Some(bytes) = bytes else {
+        return Ok(Blob::new());
+    };
+    let tagged: BTreeMap<String, Tagged> = serde_json::from_slice(bytes)
+        .map_err(|e| format!("attached data blob is not valid: {e}"))?;
+    Ok(tagged.into_iter().map(|(k, v)| (k, v.into())).collect())
+}
+
+/// The blob column's value: NULL when there is no attached data left.
+pub(crate) fn encode_blob(blob: &Blob) -> Result<Param, StorageError> {
+    if blob.is_empty() {
+        return Ok(Param::Null);
+    }
+    let tagged: BTreeMap<&str, Tagged> = blob.iter().map(|(k, v)| (k.as_str(), v.into())).collect();
+    serde_json::to_vec(&tagged)
+        .map(Param::Blob)
+        .map_err(|e| StorageError::permanent(format!("encode attached data: {e}")))
+}
+
+/// The column value of a custom field, after checking type and length.
+///
+/// Text takes `Str` of at most `length` characters (0: no limit); integer
+/// takes `Int`; timestamp takes `Timestamp` or `Int` (milliseconds).
+pub(crate) fn column_param(field: &CustomField, value: &Value) -> Result<Param, StorageError> {
+    let refuse = |got: &str| {
+        StorageError::permanent(format!(
+            "attached data `{}` is custom field column `{}` of type {}, got a {got} value",
+            field.key,
+            field.column,
+            type_name(field.field_type)
+        ))
+    };
+    match (field.field_type, value) {
+        (FieldType::Text, Value::Str(s)) => {
+            let chars = s.chars().count();
+            if field.length > 0 && chars > field.length as usize {
+                return Err(StorageError::permanent(format!(
+                    "attached data `{}`: text of {chars} characters is longer than the {} of custom field column `{}`",
+                    field.key, field.length, field.column
+                )));
+            }
+            Ok(Param::Text(s.clone()))
+        }
+        (FieldType::Integer, Value::Int(i)) => Ok(Param::Int(*i)),
+        (FieldType::Timestamp, Value::Timestamp(t) | Value::Int(t)) => Ok(Param::Int(*t)),
+        (_, other) => Err(refuse(value_type_name(other))),
+    }
+}
+
+/// Checks a value bound for the blob: JSON has no NaN or infinity.
+fn blob_value(key: &str, value: Value) -> Result<Value, StorageError> {
+    match value {
+        Value::Float(f) if !f.is_finite() => Err(StorageError::permanent(format!(
+            "attached data `{key}`: the float {f} cannot be stored"
+        ))),
+        v => Ok(v),
+    }
+}
+
+/// Attached data of a new interaction, split between blob and columns.
+#[derive(Debug)]
+pub(crate) struct Split {
+    /// The blob column's value.
+    pub blob: Param,
+    /// One value per custom field, in schema order (NULL when absent).
+    pub columns: Vec<Param>,
+}
+
+/// Splits a new interaction's attached data; on a repeated key the last value wins.
+pub(crate) fn split_new(schema: &Schema, properties: Vec<Property>) -> Result<Split, StorageError> {
+    let mut blob = Blob::new();
+    let mut columns = vec![Param::Null; schema.custom.len()];
+    for Property { key, value } in properties {
+        match schema.custom_index(&key) {
+            Some(i) => columns[i] = column_param(&schema.custom[i], &value)?,
+            None => {
+                let value = blob_value(&key, value)?;
+                blob.insert(key, value);
+            }
+        }
+    }
+    Ok(Split {
+        blob: encode_blob(&blob)?,
+        columns,
+    })
+}
+
+/// Applies removals, then sets (so a key in both ends up set), to a row's
+/// blob; returns the custom-field columns to write, by schema index.
+///
+/// A custom-field key is also taken out of the blob: a value stored there
+/// before the key had a column must not reappear once the column is cleared.
+pub(crate) fn apply_changes(
+    schema: &Schema,
+    blob: &mut Blob,
+    set: Vec<Property>,
+    remove: Vec<String>,
+) -> Result<BTreeMap<usize, Param>, StorageError> {
+    let mut columns = BTreeMap::new();
+    for key in remove {
+        if let Some(i) = schema.custom_index(&key) {
+            columns.insert(i, Param::Null);
+        }
+        blob.remove(&key);
+    }
+    for Property { key, value } in set {
+        match schema.custom_index(&key) {
+            Some(i) => {
+                columns.insert(i, column_param(&schema.custom[i], &value)?);
+                blob.remove(&key);
+            }
+            None => {
+                let value = blob_value(&key, value)?;
+                blob.insert(key, value);
+            }
+        }
+    }
+    Ok(columns)
+}
+
+/// The attached data of a row: the blob merged with the non-NULL custom-field
+/// columns (a column wins over a stale blob entry of the same key), sorted by key.
+pub(crate) fn merge(mut blob: Blob, columns: Vec<(String, Value)>) -> Vec<Property> {
+    for (key, value) in columns {
+        blob.insert(key, value);
+    }
+    blob.into_iter()
+        .map(|(key, value)| Property { key, value })
+        .collect()
+}
+
+/// The value of a custom-field column read back as attached data.
+pub(crate) fn column_value(
+    field: &CustomField,
+    text: Option<String>,
+    int: Option<i64>,
+) -> Option<Value> {
+    match field.field_type {
+        FieldType::Text => text.map(Value::Str),
+        FieldType::Integer => int.map(Value::Int),
+        FieldType::Timestamp => int.map(Value::Timestamp),
+    }
+}
+
+fn type_name(t: FieldType) -> &'static str {
+    match t {
+        FieldType::Text => "text",
+        FieldType::Integer => "integer",
+        FieldType::Timestamp => "timestamp",
+    }
+}
+
+fn value_type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Str(_) => "string",
+        Value::Int(_) => "integer",
+        Value::Float(_) => "float",
+        Value::Boolean(_) => "boolean",
+        Value::Timestamp(_) => "timestamp",
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly")]
+mod tests {
+    use super::*;
+
+    fn schema() -> Schema {
+        Schema::new(vec![
+            CustomField {
+                key: "Category".into(),
+                column: "category".into(),
+                field_type: FieldType::Text,
+                length: 5,
+            },
+            CustomField {
+                key: "Score".into(),
+                column: "score".into(),
+                field_type: FieldType::Integer,
+                length: 0,
+            },
+            CustomField {
+                key: "Due".into(),
+                column: "due".into(),
+                field_type: FieldType::Timestamp,
+                length: 0,
+            },
+        ])
+        .unwrap()
+    }
+
+    fn prop(key: &str, value: Value) -> Property {
+        Property {
+            key: key.into(),
+            value,
+        }
+    }
+
+    #[test]
+    fn blob_format_is_tagged_json() {
+        let mut blob = Blob::new();
+        blob.insert("Subject".into(), Value::Str("hi".into()));
+        blob.insert("Count".into(), Value::Int(3));
+        blob.insert("Ok".into(), Value::Boolean(true));
+        blob.insert("At".into(), Value::Timestamp(7));
+        blob.insert("F".into(), Value::Float(1.5));
+        let Param::Blob(bytes) = encode_blob(&blob).unwrap() else {
+            panic!("not a blob")
+        };
+        assert_eq!(
+            std::str::from_utf8(&bytes).unwrap(),
+            r#"{"At":{"timestamp":7},"Count":{"int":3},"F":{"float":1.5},"Ok":{"bool":true},"Subject":{"str":"hi"}}"#
+        );
+        assert_eq!(decode_blob(Some(&bytes)).unwrap(), blob);
+        assert_eq!(encode_blob(&Blob::new()).unwrap(), Param::Null);
+        assert!(decode_blob(None).unwrap().is_empty());
+        assert!(decode_blob(Some(b"{\"x\":{\"nope\":1}}")).is_err());
+        assert!(decode_blob(Some(b"\xff")).is_err());
+    }
+
+    #[test]
+    fn split_routes_custom_fields_to_columns() {
+        let s = schema();
+        let split = split_new(
+            &s,
+            vec![
+                prop("Category", Value::Str("ab".into())),
+                prop("Score", Value::Int(4)),
+                prop("Due", Value::Int(99)),
+                prop("Subject", Value::Str("x".into())),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            split.columns,
+            vec![Param::Text("ab".into()), Param::Int(4), Param::Int(99)]
+        );
+        let Param::Blob(bytes) = split.blob else {
+            panic!("no blob")
+        };
+        assert_eq!(decode_blob(Some(&bytes)).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn type_and_length_checks() {
+        let s = schema();
+        let e = split_new(&s, vec![prop("Category", Value::Str("ééééééé".into()))]).unwrap_err();
+        assert!(
+            e.message.contains("`Category`") && e.message.contains("7 characters"),
+            "{e}"
+        );
+        assert!(split_new(&s, vec![prop("Category", Value::Str("ééééé".into()))]).is_ok());
+        let e = split_new(&s, vec![prop("Score", Value::Str("1".into()))]).unwrap_err();
+        assert!(e.message.contains("`Score`"), "{e}");
+        assert!(split_new(&s, vec![prop("Due", Value::Timestamp(1))]).is_ok());
+        assert!(split_new(&s, vec![prop("Due", Value::Float(1.0))]).is_err());
+        assert!(split_new(&s, vec![prop("X", Value::Float(f64::NAN))]).is_err());
+    }
+
+    #[test]
+    fn changes_remove_then_set() {
+        let s = schema();
+        let mut blob = Blob::new();
+        blob.insert("A".into(), Value::Int(1));
+        blob.insert("Score".into(), Value::Int(5)); // stored before Score had a column
+        let cols = apply_changes(
+            &s,
+            &mut blob,
+            vec![prop("B", Value::Int(2)), prop("A", Value::Int(3))],
+            vec!["A".into(), "Score".into(), "Category".into()],
+        )
+        .unwrap();
+        assert_eq!(cols.get(&1), Some(&Param::Null));
+        assert_eq!(cols.get(&0), Some(&Param::Null));
+        assert_eq!(blob.get("A"), Some(&Value::Int(3)));
+        assert_eq!(blob.get("B"), Some(&Value::Int(2)));
+        assert!(!blob.contains_key("Score"));
+    }
+
+    #[test]
+    fn merge_prefers_columns() {
+        let mut blob = Blob::new();
+        blob.insert("K".into(), Value::Int(1));
+        blob.insert("A".into(), Value::Int(0));
+        let props = merge(blob, vec![("K".into(), Value::Str("col".into()))]);
+        assert_eq!(
+            props,
+            vec![
+                prop("A", Value::Int(0)),
+                prop("K", Value::Str("col".into()))
+            ]
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! The `[storage.settings]` keys this backend understands.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ixn_plugin_api::storage::StorageError;
+
+/// Parsed backend settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// `path`: the database file; created when missing, its directory must exist.
+    pub path: PathBuf,
+    /// `busy-timeout-ms`: how long a statement waits for another writer's lock.
+    pub busy_timeout: Duration,
+    /// `max-connections`: size of the connection pool.
+    pub max_connections: u32,
+}
+
+/// Default of `busy-timeout-ms`.
+pub const DEFAULT_BUSY_TIMEOUT_MS: u64 = 5000;
+/// Default of `max-connections`.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 4;
+
+impl Settings {
+    /// Parses the settings pairs; unknown keys and bad values are permanent errors.
+    pub fn parse(pairs: &[(String, String)]) -> Result<Settings, StorageError> {
+        let mut path = None;
+        let mut busy_timeout_ms = DEFAULT_BUSY_TIMEOUT_MS;
+        let mut max_connections = DEFAULT_MAX_CONNECTIONS;
+        for (key, value) in pairs {
+            match key.as_str() {
+                "path" => path = Some(value.clone()),
+                "busy-timeout-ms" => busy_timeout_ms = number(key, value)?,
+                "max-connections" => {
+                    max_connections = number(key, value)?;
+                    if max_connections == 0 {
+                        return Err(StorageError::permanent(
+                            "sqlite setting `max-connections` must be at least 1",
+                        ));
+                    }
+                }
+                other => {
+                    return Err(StorageError::permanent(format!(
+                        "unknown sqlite setting `{other}` (known: path, busy-timeout-ms, max-connections)"
+                    )));
+                }
+            }
+        }
+        let path = match path {
+            Some(p) if !p.trim().is_empty() => PathBuf::from(p),
+            Some(_) => return Err(StorageError::permanent("sqlite setting `path` is empty")),
+            None => {
+                return Err(StorageError::permanent(
+                    "sqlite setting `path` is required (the database file)",
+                ));
+            }
+        };
+        // SQLite would report a bare "unable to open database file"; say why instead.
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+            && !parent.is_dir()
+        {
+            return Err(StorageError::permanent(format!(
+                "sqlite database `{}`: directory `{}` does not exist",
+                path.display(),
+                parent.display()
+            )));
+        }
+        Ok(Settings {
+            path,
+            busy_timeout: Duration::from_millis(busy_timeout_ms),
+            max_connections,
+        })
+    }
+}
+
+fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, StorageError>
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .trim()
+        .parse()
+        .map_err(|e| StorageError::permanent(format!("sqlite setting `{key}` = `{value}`: {e}")))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly")]
+mod tests {
+    use super::*;
+
+    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let s = Settings::parse(&pairs(&[("path", "x.db")])).unwrap();
+        assert_eq!(s.busy_timeout, Duration::from_millis(5000));
+        assert_eq!(s.max_connections, 4);
+        let s = Settings::parse(&pairs(&[
+            ("path", "x.db"),
+            ("busy-timeout-ms", "10"),
+            ("max-connections", "2"),
+        ]))
+        .unwrap();
+        assert_eq!(s.busy_timeout, Duration::from_millis(10));
+        assert_eq!(s.max_connections, 2);
+    }
+
+    #[test]
+    fn refusals() {
+        let e = Settings::parse(&pairs(&[("path", "x.db"), ("jurnal", "wal")])).unwrap_err();
+        assert!(e.message.contains("`jurnal`"), "{e}");
+        assert!(Settings::parse(&[]).unwrap_err().message.contains("`path`"));
+        assert!(Settings::parse(&pairs(&[("path", "x.db"), ("max-connections", "0")])).is_err());
+        assert!(Settings::parse(&pairs(&[("path", "x.db"), ("busy-timeout-ms", "soon")])).is_err());
+        let e = Settings::parse(&pairs(&[("path", "/no/such/dir/x.db")])).unwrap_err();
+        assert!(e.message.contains("does not exist"), "{e}");
+    }
+}

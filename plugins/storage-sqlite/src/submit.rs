@@ -1,0 +1,75 @@
+//! `submit`: a batch of new interactions in one transaction.
+
+use ixn_plugin_api::storage::{NewInteraction, State, StorageError};
+
+use crate::error::{context, db, db_with, is_unique_violation};
+use crate::properties::split_new;
+use crate::sql::{Param, query_with_params};
+use crate::store::{BEGIN_WRITE, Store};
+
+impl Store {
+    /// Stores the batch, all or nothing: new rows are queued, unlocked, placed
+    /// in their queue at `submitted_at`.
+    pub(crate) async fn submit(&self, batch: Vec<NewInteraction>) -> Result<(), StorageError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        // Check every row before touching the database.
+        let mut rows = Vec::with_capacity(batch.len());
+        for n in batch {
+            let what = format!("submit interaction `{}`", n.id);
+            if n.id.is_empty() {
+                return Err(StorageError::permanent(
+                    "submit: an interaction has an empty id",
+                ));
+            }
+            if n.queue.is_empty() {
+                return Err(StorageError::permanent(format!(
+                    "{what}: the queue is empty"
+                )));
+            }
+            let split = split_new(&self.schema, n.properties).map_err(context(&what))?;
+            let mut params = vec![
+                Param::Text(n.id),
+                Param::Text(n.tenant),
+                Param::Text(n.media_type),
+                Param::Text(n.interaction_type),
+                Param::Text(n.interaction_subtype),
+                n.external_id.into(),
+                n.parent_id.into(),
+                Param::Text(n.queue),
+                Param::Int(State::Queued.code()),
+                Param::Int(0),
+                Param::Int(i64::from(n.priority)),
+                Param::Text(n.submitted_by),
+                Param::Int(n.submitted_at),
+                Param::Int(n.submitted_at),
+                split.blob,
+            ];
+            params.extend(split.columns);
+            rows.push((what, params));
+        }
+        let mut tx = self
+            .pool
+            .begin_with(BEGIN_WRITE)
+            .await
+            .map_err(db_with("submit: begin transaction"))?;
+        for (what, params) in rows {
+            query_with_params(self.schema.insert_sql.clone(), params)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        StorageError::permanent(format!(
+                            "{what}: an interaction with this id already exists"
+                        ))
+                    } else {
+                        db(&what, e)
+                    }
+                })?;
+        }
+        // Dropping an uncommitted transaction (the `?`s above) rolls it back.
+        tx.commit().await.map_err(db_with("submit: commit"))?;
+        Ok(())
+    }
+}

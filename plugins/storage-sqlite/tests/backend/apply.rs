@@ -1,0 +1,171 @@
+//! apply: outcomes, attached-data changes, lost leases, batch atomicity.
+
+use ixn_plugin_api::storage::{
+    DecisionRecord, ErrorKind, Interaction, Outcome, State, StorageBackend, Value,
+};
+use ixn_storage_sqlite::SqliteBackend;
+
+use crate::common::*;
+
+fn record(id: &str, owner: &str, outcome: Outcome, now: i64) -> DecisionRecord {
+    DecisionRecord {
+        id: id.into(),
+        owner: owner.into(),
+        outcome,
+        set_properties: vec![],
+        remove_properties: vec![],
+        now,
+    }
+}
+
+/// Three interactions in `in`, with attached data, claimed by `bp`.
+fn claimed() -> (Db, SqliteBackend) {
+    let db = Db::new();
+    let b = db.open();
+    let batch = ["m", "s", "r"]
+        .iter()
+        .map(|id| {
+            let mut n = new_ix(id, "in");
+            n.properties = vec![
+                str_prop("Category", "gold"),
+                prop("Score", Value::Int(1)),
+                str_prop("Subject", "hello"),
+                prop("Old", Value::Int(0)),
+            ];
+            n
+        })
+        .collect();
+    b.submit(batch).unwrap();
+    assert_eq!(b.claim(claim_req("in", "bp", 10, 2000)).unwrap().len(), 3);
+    (db, b)
+}
+
+fn get(b: &SqliteBackend, id: &str) -> Interaction {
+    b.get(id.into()).unwrap().unwrap()
+}
+
+#[test]
+fn move_stop_release_with_property_changes() {
+    let (_db, b) = claimed();
+    let mut mv = record("m", "bp", Outcome::MoveToQueue("out".into()), 5000);
+    mv.set_properties = vec![
+        str_prop("Category", "silver"),
+        str_prop("Subject", "Тема письма"),
+        prop("New", Value::Float(2.5)),
+    ];
+    mv.remove_properties = vec!["Old".into(), "Score".into(), "NotThere".into()];
+    let mut stop = record("s", "bp", Outcome::Stop("completed".into()), 6000);
+    stop.set_properties = vec![prop("Due", Value::Timestamp(99))];
+    stop.remove_properties = vec!["Category".into()];
+    let release = record("r", "bp", Outcome::Release(Some(9000)), 7000);
+    assert_eq!(
+        b.apply(vec![mv, stop, release]).unwrap(),
+        [true, true, true]
+    );
+
+    let m = get(&b, "m");
+    assert_eq!((m.queue.as_str(), m.state), ("out", State::Queued));
+    assert_eq!(
+        (m.placed_in_queue_at, m.moved_to_queue_at, m.scheduled_at),
+        (5000, Some(5000), None)
+    );
+    assert_eq!((m.lease_owner, m.lease_until), (None, None));
+    assert_eq!(
+        m.properties,
+        vec![
+            str_prop("Category", "silver"),
+            prop("New", Value::Float(2.5)),
+            str_prop("Subject", "Тема письма"),
+        ]
+    );
+
+    let s = get(&b, "s");
+    assert_eq!((s.queue.as_str(), s.state), ("in", State::Queued));
+    assert_eq!(
+        (s.stopped_at, s.stop_reason.as_deref()),
+        (Some(6000), Some("completed"))
+    );
+    assert_eq!((s.lease_owner, s.lease_until), (None, None));
+    assert_eq!(
+        s.properties,
+        vec![
+            prop("Due", Value::Timestamp(99)),
+            prop("Old", Value::Int(0)),
+            prop("Score", Value::Int(1)),
+            str_prop("Subject", "hello"),
+        ]
+    );
+
+    let r = get(&b, "r");
+    assert_eq!(
+        (r.queue.as_str(), r.state, r.scheduled_at),
+        ("in", State::Queued, Some(9000))
+    );
+    assert_eq!(
+        (r.placed_in_queue_at, r.moved_to_queue_at, r.stopped_at),
+        (1000, None, None)
+    );
+    assert_eq!(r.lease_owner, None);
+    assert_eq!(r.properties.len(), 4, "no changes asked, none made");
+
+    // A second move keeps the first moved_to_queue_at; a stopped one is never claimed.
+    assert_eq!(
+        ids(&b.claim(claim_req("out", "bp2", 10, 8000)).unwrap()),
+        ["m"]
+    );
+    assert_eq!(
+        b.apply(vec![record(
+            "m",
+            "bp2",
+            Outcome::MoveToQueue("third".into()),
+            8500
+        )])
+        .unwrap(),
+        [true]
+    );
+    let m = get(&b, "m");
+    assert_eq!(
+        (m.queue.as_str(), m.placed_in_queue_at, m.moved_to_queue_at),
+        ("third", 8500, Some(5000))
+    );
+    assert_eq!(
+        ids(&b.claim(claim_req("in", "bp2", 10, 9000)).unwrap()),
+        ["r"]
+    );
+}
+
+#[test]
+fn wrong_owner_changes_nothing() {
+    let (_db, b) = claimed();
+    let before: Vec<Interaction> = ["m", "s", "r"].iter().map(|id| get(&b, id)).collect();
+    let mut thief = record("m", "someone-else", Outcome::Stop("stolen".into()), 5000);
+    thief.set_properties = vec![str_prop("Subject", "changed")];
+    thief.remove_properties = vec!["Category".into()];
+    let unknown = record("ghost", "bp", Outcome::Release(None), 5000);
+    let ok = record("r", "bp", Outcome::Release(None), 5000);
+    assert_eq!(
+        b.apply(vec![thief, unknown, ok]).unwrap(),
+        [false, false, true]
+    );
+    assert_eq!(get(&b, "m"), before[0]);
+    assert_eq!(get(&b, "s"), before[1]);
+    assert_eq!(get(&b, "r").lease_owner, None);
+    assert!(b.apply(vec![]).unwrap().is_empty());
+}
+
+#[test]
+fn a_bad_property_fails_the_whole_batch() {
+    let (_db, b) = claimed();
+    let good = record("m", "bp", Outcome::Stop("done".into()), 5000);
+    let mut bad = record("s", "bp", Outcome::Stop("done".into()), 5000);
+    bad.set_properties = vec![str_prop("Category", &"x".repeat(17))];
+    let e = b.apply(vec![good, bad]).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Permanent);
+    assert!(
+        e.message.contains("`s`") && e.message.contains("`Category`"),
+        "{e}"
+    );
+    // The good one was rolled back with it.
+    let m = get(&b, "m");
+    assert_eq!((m.stopped_at, m.lease_owner.as_deref()), (None, Some("bp")));
+}

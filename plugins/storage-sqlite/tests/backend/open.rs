@@ -1,0 +1,122 @@
+//! open: settings, schema validation, error kinds.
+
+use ixn_plugin_api::storage::{ErrorKind, FieldType, OpenSettings, StorageBackend};
+use ixn_storage_sqlite::SqliteBackend;
+
+use crate::common::*;
+
+fn open_with(
+    settings: Vec<(&str, &str)>,
+) -> Result<SqliteBackend, ixn_plugin_api::storage::StorageError> {
+    SqliteBackend::open(OpenSettings {
+        settings: settings
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        custom_fields: vec![],
+    })
+}
+
+#[test]
+fn settings_are_checked() {
+    let db = Db::new();
+    let path = db.path();
+    let e = open_with(vec![("path", &path), ("journal", "delete")])
+        .err()
+        .unwrap();
+    assert_eq!(e.kind, ErrorKind::Permanent);
+    assert!(e.message.contains("`journal`"), "{e}");
+    let e = open_with(vec![]).err().unwrap();
+    assert!(e.message.contains("`path`"), "{e}");
+    let missing = db.dir.path().join("no-such-dir").join("x.db");
+    let e = open_with(vec![("path", &missing.to_string_lossy())])
+        .err()
+        .unwrap();
+    assert!(e.message.contains("does not exist"), "{e}");
+    let e = open_with(vec![("path", &path), ("max-connections", "many")])
+        .err()
+        .unwrap();
+    assert!(e.message.contains("`max-connections`"), "{e}");
+    let b = open_with(vec![
+        ("path", &path),
+        ("busy-timeout-ms", "100"),
+        ("max-connections", "1"),
+    ])
+    .unwrap();
+    b.submit(vec![new_ix("a", "q")]).unwrap();
+    assert!(std::path::Path::new(&path).exists());
+}
+
+#[test]
+fn bad_custom_fields_are_refused() {
+    let db = Db::new();
+    for (fields, needle) in [
+        (
+            vec![field("X", "Bad Name", FieldType::Text, 8)],
+            "must match",
+        ),
+        (
+            vec![field("X", "priority", FieldType::Integer, 0)],
+            "standard column",
+        ),
+        (
+            vec![
+                field("X", "x", FieldType::Text, 8),
+                field("Y", "x", FieldType::Text, 8),
+            ],
+            "another custom field",
+        ),
+    ] {
+        let e = SqliteBackend::open(db.settings(fields)).err().unwrap();
+        assert_eq!(e.kind, ErrorKind::Permanent);
+        assert!(e.message.contains(needle), "{e}");
+    }
+    // A field whose existing column has another type.
+    SqliteBackend::open(db.settings(vec![field("X", "x", FieldType::Text, 8)])).unwrap();
+    let e = SqliteBackend::open(db.settings(vec![field("X", "x", FieldType::Integer, 0)]))
+        .err()
+        .unwrap();
+    assert!(e.message.contains("`x`"), "{e}");
+}
+
+#[test]
+fn not_a_database_is_a_permanent_error() {
+    let db = Db::new();
+    std::fs::write(db.path(), vec![b'z'; 4096]).unwrap();
+    let e = SqliteBackend::open(db.settings(vec![])).err().unwrap();
+    assert_eq!(e.kind, ErrorKind::Permanent);
+    assert!(e.message.contains("open sqlite database"), "{e}");
+}
+
+#[test]
+fn a_held_write_lock_is_retriable() {
+    let db = Db::new();
+    let b = SqliteBackend::open(OpenSettings {
+        settings: vec![
+            ("path".into(), db.path()),
+            ("busy-timeout-ms".into(), "50".into()),
+        ],
+        custom_fields: vec![],
+    })
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut conn = rt
+        .block_on(<sqlx::SqliteConnection as sqlx::Connection>::connect(
+            &format!("sqlite://{}", db.path()),
+        ))
+        .unwrap();
+    rt.block_on(sqlx::query("BEGIN IMMEDIATE").execute(&mut conn))
+        .unwrap();
+    let e = b.submit(vec![new_ix("a", "q")]).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Retriable, "{e}");
+    assert!(e.message.contains("submit"), "{e}");
+    let e = b.claim(claim_req("q", "o", 1, 0)).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Retriable, "{e}");
+    assert!(e.message.contains("claim from queue `q`"), "{e}");
+    rt.block_on(sqlx::query("ROLLBACK").execute(&mut conn))
+        .unwrap();
+    b.submit(vec![new_ix("a", "q")]).unwrap();
+}
