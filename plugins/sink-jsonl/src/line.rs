@@ -1,0 +1,131 @@
+//! One record as one JSON line.
+//!
+//! `{"sequence":..,"event_id":..,"event_name":..,"activity":..,"endpoint":..,
+//! "occurred_at":..,"interaction_id":..,"fields":{name: value}}`, keys in that
+//! order, text as UTF-8 (non-ASCII is not escaped). Field values are plain
+//! JSON: strings, numbers (timestamps as milliseconds since the epoch),
+//! booleans; a non-finite float becomes `null`. When a record repeats a field
+//! name, the last value wins and sits where the name first appeared.
+
+use std::collections::{HashMap, HashSet};
+
+use ixn_plugin_api::sink::{EventRecord, Field, Value};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+#[derive(serde::Serialize)]
+struct Line<'a> {
+    sequence: u64,
+    event_id: u32,
+    event_name: &'a str,
+    activity: &'a str,
+    endpoint: Option<&'a str>,
+    occurred_at: i64,
+    interaction_id: Option<&'a str>,
+    fields: Fields<'a>,
+}
+
+struct Fields<'a>(&'a [Field]);
+
+impl Serialize for Fields<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // Index of each name's last value, so a repeated name is written once.
+        let mut last: HashMap<&str, usize> = HashMap::with_capacity(self.0.len());
+        for (i, field) in self.0.iter().enumerate() {
+            last.insert(field.name.as_str(), i);
+        }
+        let mut map = serializer.serialize_map(Some(last.len()))?;
+        let mut written: HashSet<&str> = HashSet::with_capacity(last.len());
+        for field in self.0 {
+            let name = field.name.as_str();
+            if !written.insert(name) {
+                continue;
+            }
+            let value = last
+                .get(name)
+                .and_then(|&i| self.0.get(i))
+                .map_or(&field.value, |f| &f.value);
+            map.serialize_entry(name, &Plain(value))?;
+        }
+        map.end()
+    }
+}
+
+struct Plain<'a>(&'a Value);
+
+impl Serialize for Plain<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Str(s) => serializer.serialize_str(s),
+            Value::Int(n) | Value::Timestamp(n) => serializer.serialize_i64(*n),
+            Value::Float(f) if f.is_finite() => serializer.serialize_f64(*f),
+            Value::Float(_) => serializer.serialize_none(),
+            Value::Boolean(b) => serializer.serialize_bool(*b),
+        }
+    }
+}
+
+/// Appends `record` as one JSON line, newline included, to `out`.
+pub fn encode_into(out: &mut Vec<u8>, record: &EventRecord) -> Result<(), serde_json::Error> {
+    let line = Line {
+        sequence: record.sequence,
+        event_id: record.event_id,
+        event_name: &record.event_name,
+        activity: &record.activity,
+        endpoint: record.endpoint.as_deref(),
+        occurred_at: record.occurred_at,
+        interaction_id: record.interaction_id.as_deref(),
+        fields: Fields(&record.fields),
+    };
+    serde_json::to_writer(&mut *out, &line)?;
+    out.push(b'\n');
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_in_key_order() {
+        let record = EventRecord {
+            event_id: 168,
+            event_name: "EventRejected".into(),
+            activity: "interaction".into(),
+            endpoint: Some("agent".into()),
+            occurred_at: 1_700_000_000_000,
+            sequence: 9,
+            interaction_id: None,
+            fields: vec![
+                Field {
+                    name: "Тема".into(),
+                    value: Value::Str("日本語".into()),
+                },
+                Field {
+                    name: "Score".into(),
+                    value: Value::Float(f64::INFINITY),
+                },
+                Field {
+                    name: "Тема".into(),
+                    value: Value::Str("последнее".into()),
+                },
+                Field {
+                    name: "At".into(),
+                    value: Value::Timestamp(5),
+                },
+                Field {
+                    name: "Ok".into(),
+                    value: Value::Boolean(false),
+                },
+            ],
+        };
+        let mut out = Vec::new();
+        encode_into(&mut out, &record).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"sequence\":9,\"event_id\":168,\"event_name\":\"EventRejected\",\"activity\":\"interaction\",\
+             \"endpoint\":\"agent\",\"occurred_at\":1700000000000,\"interaction_id\":null,\
+             \"fields\":{\"Тема\":\"последнее\",\"Score\":null,\"At\":5,\"Ok\":false}}\n"
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! The Event Logger's tables and bringing a database up to the configured layout.
+//!
+//! Every table has the same base columns ([`BASE_COLUMNS`]) followed by one
+//! column per custom data mapping of that table, added on open when missing.
+
+use sqlx::SqlitePool;
+
+use crate::dialect::Dialect;
+use crate::error::{Context, db_error};
+use crate::settings::Settings;
+use ixn_plugin_api::sink::SinkError;
+
+/// The columns every table has, in order; `id` is filled by the database.
+pub const BASE_COLUMNS: [&str; 8] = [
+    "id",
+    "sequence",
+    "event_id",
+    "event_name",
+    "endpoint",
+    "occurred_at",
+    "interaction_id",
+    "attributes",
+];
+
+/// The base columns an insert fills (all but `id`).
+pub const INSERT_COLUMNS: [&str; 7] = [
+    "sequence",
+    "event_id",
+    "event_name",
+    "endpoint",
+    "occurred_at",
+    "interaction_id",
+    "attributes",
+];
+
+/// One of the Event Logger's tables, chosen by a record's `activity`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    /// `rpt_interaction`, activity `interaction`.
+    Interaction,
+    /// `rpt_agent`, activity `agent`.
+    Agent,
+    /// `rpt_esp`, activity `esp`.
+    Esp,
+    /// `rpt_custom`, activity `custom`.
+    Custom,
+}
+
+impl Table {
+    /// All tables, in index order.
+    pub const ALL: [Table; 4] = [Table::Interaction, Table::Agent, Table::Esp, Table::Custom];
+
+    /// The table's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Interaction => "rpt_interaction",
+            Table::Agent => "rpt_agent",
+            Table::Esp => "rpt_esp",
+            Table::Custom => "rpt_custom",
+        }
+    }
+
+    /// Position in [`Table::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The table for a record's activity.
+    pub fn for_activity(activity: &str) -> Option<Table> {
+        match activity {
+            "interaction" => Some(Table::Interaction),
+            "agent" => Some(Table::Agent),
+            "esp" => Some(Table::Esp),
+            "custom" => Some(Table::Custom),
+            _ => None,
+        }
+    }
+}
+
+/// Creates missing tables and indexes and adds missing custom columns.
+pub async fn ensure(
+    pool: &SqlitePool,
+    dialect: Dialect,
+    settings: &Settings,
+) -> Result<(), SinkError> {
+    let schema = settings.schema.as_deref();
+    for table in Table::ALL {
+        let sql = dialect.create_table(schema, table);
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(pool)
+            .await
+            .map_err(db_error(dialect, || {
+                format!("creating table {}", table.name())
+            }))?;
+        let existing: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(dialect.list_columns()))
+            .bind(table.name())
+            .fetch_all(pool)
+            .await
+            .map_err(db_error(dialect, || {
+                format!("reading the columns of {}", table.name())
+            }))?;
+        for column in settings.custom_columns(table) {
+            if existing
+                .iter()
+                .any(|name| name.eq_ignore_ascii_case(&column.column))
+            {
+                continue;
+            }
+            tracing::info!(table = table.name(), column = %column.column, "adding custom data column");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(
+                dialect.add_column(schema, table, column),
+            ))
+            .execute(pool)
+            .await
+            .map_err(db_error(dialect, || {
+                format!("adding column {} to {}", column.column, table.name())
+            }))?;
+        }
+    }
+    Ok(())
+}
+
+/// Rows in the four tables together.
+pub async fn count(
+    pool: &SqlitePool,
+    dialect: Dialect,
+    settings: &Settings,
+) -> Result<u64, SinkError> {
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(
+        dialect.count_all(settings.schema.as_deref()),
+    ))
+    .fetch_one(pool)
+    .await
+    .context(dialect, "counting stored rows")?;
+    u64::try_from(total).map_err(|_| {
+        SinkError::permanent(format!(
+            "counting stored rows: the database answered {total}"
+        ))
+    })
+}
