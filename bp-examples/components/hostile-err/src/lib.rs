@@ -1,0 +1,46 @@
+//! `hostile-err`: a misbehaving BP component for the host's tests.
+//!
+//! For an interaction whose `Subject` property contains `refuse`, `handle` returns
+//! `err("refused by hostile-err")`. Unlike a trap this is an ordinary answer: the
+//! instance stays usable, and the host sends only that interaction to the business
+//! process's error queue with the reason. Every other interaction stops with the
+//! reason `ok`.
+//!
+//! World: `business-process`. Config keys: none.
+
+wit_bindgen::generate!({
+    path: "../../../wit/bp",
+    world: "business-process",
+});
+
+use ixn::bp::types::{Action, Value};
+
+struct HostileErr;
+
+impl Guest for HostileErr {
+    fn handle(interaction: Interaction, _context: ViewContext) -> Result<Decision, String> {
+        if subject(&interaction).contains("refuse") {
+            return Err("refused by hostile-err".to_string());
+        }
+        Ok(Decision {
+            action: Action::Stop("ok".to_string()),
+            set_properties: Vec::new(),
+            remove_properties: Vec::new(),
+        })
+    }
+}
+
+/// The `Subject` property, or `""` when it is missing or not a string.
+fn subject(interaction: &Interaction) -> &str {
+    interaction
+        .properties
+        .iter()
+        .find(|p| p.key == "Subject")
+        .and_then(|p| match &p.value {
+            Value::Str(s) => Some(s.as_str()),
+            _ => None,
+        })
+        .unwrap_or("")
+}
+
+export!(HostileErr);
