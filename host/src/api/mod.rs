@@ -1,0 +1,161 @@
+//! The HTTP API: submit, get, queue counts, health.
+//!
+//! Request bodies are parsed here (not by axum's extractor) so that every
+//! malformed request gets a 4xx with a JSON `{"error": "..."}` body.
+
+mod submit;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value as Json, json};
+
+use crate::bp::scheduler::BpRuntime;
+use crate::server::Submitter;
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The business-process runtime.
+    pub runtime: Arc<BpRuntime>,
+    /// Submission batching.
+    pub submitter: Submitter,
+}
+
+/// An error answer: status and message.
+pub struct ApiError(pub StatusCode, pub String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+/// The API's routes.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/v1/interactions", post(submit::submit))
+        .route("/v1/interactions/{id}", get(get_interaction))
+        .route("/v1/queues", get(queues))
+        .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such endpoint".into()) })
+        .method_not_allowed_fallback(|| async {
+            ApiError(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this endpoint".into(),
+            )
+        })
+        .with_state(state)
+}
+
+fn storage_error(e: ixn_plugin_api::storage::StorageError) -> ApiError {
+    match e.kind {
+        ixn_plugin_api::storage::ErrorKind::Retriable => {
+            ApiError(StatusCode::SERVICE_UNAVAILABLE, e.message)
+        }
+        ixn_plugin_api::storage::ErrorKind::Permanent => {
+            ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.message)
+        }
+    }
+}
+
+async fn health(State(s): State<ApiState>) -> Result<axum::Json<Json>, ApiError> {
+    let rt = &s.runtime;
+    let loggers: Vec<Json> = rt
+        .bus
+        .loggers()
+        .iter()
+        .map(|l| {
+            let st = l.stats();
+            json!({
+                "name": l.name(),
+                "queued": st.queued.load(Ordering::Relaxed),
+                "written": st.written.load(Ordering::Relaxed),
+                "filtered": st.filtered.load(Ordering::Relaxed),
+                "discarded_overflow": st.discarded_overflow.load(Ordering::Relaxed),
+                "discarded_rejected": st.discarded_rejected.load(Ordering::Relaxed),
+                "write_errors": st.write_errors.load(Ordering::Relaxed),
+            })
+        })
+        .collect();
+    let views: Vec<Json> = rt
+        .config
+        .views()
+        .filter_map(|v| {
+            rt.view_stats(&v.name).map(|st| {
+                json!({
+                    "name": v.name, "queue": v.queue, "strategy": v.strategy,
+                    "claimed": st.claimed.load(Ordering::Relaxed),
+                    "decided": st.decided.load(Ordering::Relaxed),
+                    "failed": st.failed.load(Ordering::Relaxed),
+                    "lease_lost": st.lease_lost.load(Ordering::Relaxed),
+                })
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({
+        "status": "ok",
+        "storage": rt.storage.name(),
+        "events_produced": rt.bus.produced(),
+        "loggers": loggers,
+        "views": views,
+    })))
+}
+
+async fn get_interaction(
+    State(s): State<ApiState>,
+    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<axum::Json<Json>, ApiError> {
+    let Path(id) = id.map_err(|e| ApiError(e.status(), e.body_text()))?;
+    if !crate::ids::is_valid_id(&id) {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("`{id}` is not an interaction id"),
+        ));
+    }
+    match s
+        .runtime
+        .storage
+        .get(id.clone())
+        .await
+        .map_err(storage_error)?
+    {
+        Some(ix) => Ok(axum::Json(submit::interaction_json(&ix))),
+        None => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no interaction `{id}`"),
+        )),
+    }
+}
+
+async fn queues(State(s): State<ApiState>) -> Result<axum::Json<Json>, ApiError> {
+    let counts = s.runtime.storage.counts().await.map_err(storage_error)?;
+    let mut rows = Vec::new();
+    for bp in &s.runtime.config.business_processes {
+        for q in &bp.queues {
+            let c = counts.iter().find(|c| c.queue == q.name);
+            let n = |f: fn(&ixn_plugin_api::storage::QueueCount) -> u64| c.map(f).unwrap_or(0);
+            rows.push(json!({
+                "queue": q.name, "business_process": bp.name,
+                "queued": n(|c| c.queued), "cached": n(|c| c.cached), "routing": n(|c| c.routing),
+                "handled": n(|c| c.handled), "stopped": n(|c| c.stopped),
+            }));
+        }
+    }
+    // Rows in queues no longer configured still hold interactions: show them.
+    for c in counts
+        .iter()
+        .filter(|c| s.runtime.config.process_of(&c.queue).is_none())
+    {
+        rows.push(json!({
+            "queue": c.queue, "business_process": null,
+            "queued": c.queued, "cached": c.cached, "routing": c.routing, "handled": c.handled, "stopped": c.stopped,
+        }));
+    }
+    Ok(axum::Json(json!({ "queues": rows })))
+}

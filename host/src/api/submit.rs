@@ -1,0 +1,203 @@
+//! `POST /v1/interactions`: validating a submission and storing it.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use ixn_plugin_api::storage::{ErrorKind, Interaction, NewInteraction, Property, Value};
+use serde::Deserialize;
+use serde_json::{Value as Json, json};
+
+use super::{ApiError, ApiState};
+
+/// The submission body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubmitRequest {
+    /// Client-chosen id; a 16-character time-ordered one is made otherwise.
+    id: Option<String>,
+    #[serde(default = "default_tenant")]
+    tenant: String,
+    media_type: String,
+    #[serde(default = "default_type")]
+    interaction_type: String,
+    #[serde(default)]
+    interaction_subtype: String,
+    /// A queue of any business process; default: the entry queue of `business_process`.
+    queue: Option<String>,
+    /// Needed when several processes are configured and no queue is given.
+    business_process: Option<String>,
+    #[serde(default)]
+    priority: i32,
+    external_id: Option<String>,
+    parent_id: Option<String>,
+    #[serde(default = "default_submitter")]
+    submitted_by: String,
+    /// Attached data: strings, integers, floats, booleans, or `{"timestamp": ms}`.
+    #[serde(default)]
+    properties: BTreeMap<String, Json>,
+}
+
+fn default_tenant() -> String {
+    "default".into()
+}
+fn default_type() -> String {
+    "Inbound".into()
+}
+fn default_submitter() -> String {
+    "api".into()
+}
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, msg.into())
+}
+
+fn property_value(key: &str, v: Json) -> Result<Value, ApiError> {
+    Ok(match v {
+        Json::String(s) => Value::Str(s),
+        Json::Bool(b) => Value::Boolean(b),
+        Json::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            // An integer beyond 64 bits would silently lose digits as a float.
+            None if n.is_u64() => {
+                return Err(bad(format!(
+                    "property `{key}`: integer {n} does not fit in 64 bits"
+                )));
+            }
+            None => Value::Float(
+                n.as_f64()
+                    .ok_or_else(|| bad(format!("property `{key}`: number out of range")))?,
+            ),
+        },
+        Json::Object(o) if o.len() == 1 && o.get("timestamp").is_some_and(|t| t.is_i64()) => {
+            Value::Timestamp(
+                o.get("timestamp")
+                    .and_then(Json::as_i64)
+                    .unwrap_or_default(),
+            )
+        }
+        other => {
+            return Err(bad(format!(
+                "property `{key}`: {other} is not a string, number, boolean or {{\"timestamp\": ms}}"
+            )));
+        }
+    })
+}
+
+pub(super) async fn submit(
+    State(s): State<ApiState>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<(StatusCode, axum::Json<Json>), ApiError> {
+    let body = body.map_err(|e| ApiError(e.status(), e.body_text()))?;
+    let json: Json = serde_json::from_slice(&body)
+        .map_err(|e| bad(format!("invalid submission: not valid JSON: {e}")))?;
+    let kind = match &json {
+        Json::Object(_) => None,
+        Json::Array(_) => Some("an array"),
+        Json::String(_) => Some("a string"),
+        Json::Number(_) => Some("a number"),
+        Json::Bool(_) => Some("a boolean"),
+        Json::Null => Some("null"),
+    };
+    if let Some(kind) = kind {
+        return Err(bad(format!(
+            "invalid submission: invalid type {kind}, expected a JSON object"
+        )));
+    }
+    let req: SubmitRequest =
+        serde_json::from_value(json).map_err(|e| bad(format!("invalid submission: {e}")))?;
+    let config = &s.runtime.config;
+    if req.media_type.trim().is_empty() {
+        return Err(bad("media_type is empty"));
+    }
+    let queue = match (&req.queue, &req.business_process) {
+        (Some(q), _) => {
+            if config.process_of(q).is_none() {
+                return Err(bad(format!("no queue `{q}`")));
+            }
+            q.clone()
+        }
+        (None, Some(bp)) => match config.business_processes.iter().find(|p| &p.name == bp) {
+            Some(p) => p.entry_queue.clone(),
+            None => return Err(bad(format!("no business process `{bp}`"))),
+        },
+        (None, None) => match config.business_processes.as_slice() {
+            [only] => only.entry_queue.clone(),
+            _ => {
+                return Err(bad(
+                    "several business processes are configured: name `business_process` or `queue`",
+                ));
+            }
+        },
+    };
+    let id = match req.id {
+        Some(id) if crate::ids::is_valid_id(&id) => id,
+        Some(id) => {
+            return Err(bad(format!(
+                "id `{id}` must be 1-64 printable ASCII characters"
+            )));
+        }
+        None => crate::ids::new_id(),
+    };
+    let mut properties = Vec::with_capacity(req.properties.len());
+    for (key, v) in req.properties {
+        let value = property_value(&key, v)?;
+        properties.push(Property { key, value });
+    }
+    let ix = NewInteraction {
+        id: id.clone(),
+        tenant: req.tenant,
+        media_type: req.media_type,
+        interaction_type: req.interaction_type,
+        interaction_subtype: req.interaction_subtype,
+        external_id: req.external_id,
+        parent_id: req.parent_id,
+        queue: queue.clone(),
+        priority: req.priority,
+        submitted_by: req.submitted_by,
+        submitted_at: crate::time::now_ms(),
+        properties,
+    };
+    match s.submitter.submit(ix).await {
+        Ok(()) => Ok((
+            StatusCode::CREATED,
+            axum::Json(json!({ "id": id, "queue": queue })),
+        )),
+        Err(e) if e.kind == ErrorKind::Permanent => {
+            Err(ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.message))
+        }
+        Err(e) => Err(ApiError(StatusCode::SERVICE_UNAVAILABLE, e.message)),
+    }
+}
+
+fn value_json(v: &Value) -> Json {
+    match v {
+        Value::Str(s) => json!(s),
+        Value::Int(i) => json!(i),
+        Value::Float(f) => json!(f),
+        Value::Boolean(b) => json!(b),
+        Value::Timestamp(t) => json!({ "timestamp": t }),
+    }
+}
+
+/// An interaction as the API shows it.
+pub fn interaction_json(ix: &Interaction) -> Json {
+    let props: serde_json::Map<String, Json> = ix
+        .properties
+        .iter()
+        .map(|p| (p.key.clone(), value_json(&p.value)))
+        .collect();
+    json!({
+        "id": ix.id, "tenant": ix.tenant, "media_type": ix.media_type,
+        "interaction_type": ix.interaction_type, "interaction_subtype": ix.interaction_subtype,
+        "external_id": ix.external_id, "parent_id": ix.parent_id,
+        "queue": ix.queue, "state": ix.state.code(), "is_locked": ix.is_locked, "priority": ix.priority,
+        "submitted_by": ix.submitted_by, "submitted_at": ix.submitted_at,
+        "placed_in_queue_at": ix.placed_in_queue_at, "moved_to_queue_at": ix.moved_to_queue_at,
+        "delivered_at": ix.delivered_at, "assigned_to": ix.assigned_to, "workbin": ix.workbin,
+        "scheduled_at": ix.scheduled_at, "lease_owner": ix.lease_owner, "lease_until": ix.lease_until,
+        "lease_expiries": ix.lease_expiries, "stopped_at": ix.stopped_at, "stop_reason": ix.stop_reason,
+        "properties": props,
+    })
+}

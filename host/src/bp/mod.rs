@@ -1,0 +1,6 @@
+//! Business processes: view conditions, the view scheduler, and how a BP
+//! plugin's decision becomes a storage change and reporting events.
+
+pub mod condition;
+pub mod decision;
+pub mod scheduler;

@@ -1,0 +1,355 @@
+//! The view scheduler: pullers that claim interactions for each view, hand
+//! them to the view's BP component, and apply the decisions.
+//!
+//! Each view runs `concurrency` pullers. A puller claims up to `limit`
+//! interactions with a lease, runs the component on a blocking thread, then
+//! applies every decision of the batch in one storage transaction. When the
+//! queue has nothing for it, it sleeps until `check-interval` passes or
+//! something is placed in its queue, whichever comes first. A batch whose
+//! decisions cannot be applied stays leased and comes back when the lease expires.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ixn_plugin_api::storage::{ClaimRequest, Interaction, State};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::decision::{self, Planned, Site};
+use crate::config::{Config, View};
+use crate::events::{Endpoint, Event, EventBus, EventKind};
+use crate::storage::Storage;
+use crate::time::now_ms;
+use crate::wasm::bindings::ViewContext;
+use crate::wasm::{BpComponent, HostEnv};
+
+/// Counters of one view.
+#[derive(Debug, Default)]
+pub struct ViewStats {
+    /// Interactions claimed.
+    pub claimed: AtomicU64,
+    /// Decisions applied.
+    pub decided: AtomicU64,
+    /// Interactions sent to the error queue.
+    pub failed: AtomicU64,
+    /// Decisions dropped because the lease was lost meanwhile.
+    pub lease_lost: AtomicU64,
+}
+
+/// What the pullers share.
+pub struct BpRuntime {
+    /// The configuration they run.
+    pub config: Arc<Config>,
+    /// The interactions table.
+    pub storage: Storage,
+    /// Where events go.
+    pub bus: Arc<EventBus>,
+    /// Loaded components by strategy name.
+    pub components: BTreeMap<String, Arc<BpComponent>>,
+    /// Shared host-function data.
+    pub env: Arc<HostEnv>,
+    wakers: HashMap<String, Arc<Notify>>,
+    stats: HashMap<String, Arc<ViewStats>>,
+}
+
+impl BpRuntime {
+    /// A runtime for a validated config and its loaded components.
+    pub fn new(
+        config: Arc<Config>,
+        storage: Storage,
+        bus: Arc<EventBus>,
+        components: BTreeMap<String, Arc<BpComponent>>,
+        env: Arc<HostEnv>,
+    ) -> Arc<Self> {
+        let wakers = config
+            .queues()
+            .map(|q| (q.name.clone(), Arc::new(Notify::new())))
+            .collect();
+        let stats = config
+            .views()
+            .map(|v| (v.name.clone(), Arc::new(ViewStats::default())))
+            .collect();
+        Arc::new(BpRuntime {
+            config,
+            storage,
+            bus,
+            components,
+            env,
+            wakers,
+            stats,
+        })
+    }
+
+    /// Wakes the views of a queue after something was placed in it.
+    pub fn wake(&self, queue: &str) {
+        if let Some(n) = self.wakers.get(queue) {
+            n.notify_waiters();
+        }
+    }
+
+    /// A view's counters.
+    pub fn view_stats(&self, view: &str) -> Option<&Arc<ViewStats>> {
+        self.stats.get(view)
+    }
+
+    /// Starts every enabled view's pullers, the lease sweeper and the queue-depth refresher.
+    pub fn spawn(self: &Arc<Self>, cancel: &CancellationToken) -> Vec<JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        for view in self.config.views().filter(|v| v.enabled) {
+            for worker in 0..view.concurrency {
+                let (rt, view, cancel) = (self.clone(), view.clone(), cancel.clone());
+                tasks.push(tokio::spawn(async move {
+                    rt.puller(view, worker, cancel).await
+                }));
+            }
+        }
+        let (rt, c) = (self.clone(), cancel.clone());
+        tasks.push(tokio::spawn(async move { rt.sweep_leases(c).await }));
+        let (rt, c) = (self.clone(), cancel.clone());
+        tasks.push(tokio::spawn(async move { rt.refresh_depths(c).await }));
+        tasks
+    }
+
+    async fn puller(self: Arc<Self>, view: View, worker: u32, cancel: CancellationToken) {
+        let owner = format!("{}/{}/{}", self.config.server.node_id, view.name, worker);
+        let Some(waker) = self.wakers.get(&view.queue).cloned() else {
+            return;
+        };
+        let Some(stats) = self.stats.get(&view.name).cloned() else {
+            return;
+        };
+        let Some(component) = self.components.get(&view.strategy).cloned() else {
+            tracing::error!(view = %view.name, strategy = %view.strategy, "View's strategy is not loaded; the view does not pull.");
+            return;
+        };
+        let error_queue = self
+            .config
+            .process_of(&view.queue)
+            .map(|bp| bp.error_queue.clone())
+            .unwrap_or_default();
+        let lease_ms = self
+            .config
+            .server
+            .lease_timeout
+            .as_millis()
+            .min(u32::MAX as u128) as u32;
+        tracing::debug!(view = %view.name, worker, "View puller started.");
+        loop {
+            // Register for a wake-up before claiming, so a placement between the
+            // claim and the wait is not missed.
+            let notified = waker.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let claimed_at = std::time::Instant::now();
+            let request = ClaimRequest {
+                queue: view.queue.clone(),
+                state: State::Routing,
+                condition: view.condition.clone(),
+                order: view.order.clone(),
+                limit: view.limit,
+                owner: owner.clone(),
+                lease_ms,
+                now: now_ms(),
+            };
+            let idle = match self.storage.claim(request).await {
+                Ok(batch) if batch.is_empty() => true,
+                Ok(batch) => {
+                    stats
+                        .claimed
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    let site = Site {
+                        business_process: &view.business_process,
+                        queue: &view.queue,
+                        view: &view.name,
+                        strategy: &view.strategy,
+                        error_queue: &error_queue,
+                        check_interval: view.check_interval,
+                        owner: &owner,
+                    };
+                    self.process(&component, batch, &site, &stats, claimed_at)
+                        .await;
+                    false
+                }
+                Err(e) => {
+                    tracing::warn!(view = %view.name, error = %e, "Claim failed; retrying after the check interval.");
+                    true
+                }
+            };
+            if idle {
+                tokio::select! {
+                    _ = &mut notified => {}
+                    _ = tokio::time::sleep(view.check_interval) => {}
+                    _ = cancel.cancelled() => return,
+                }
+            } else if cancel.is_cancelled() {
+                return;
+            }
+        }
+    }
+
+    async fn process(
+        &self,
+        component: &Arc<BpComponent>,
+        batch: Vec<Interaction>,
+        site: &Site<'_>,
+        stats: &ViewStats,
+        claimed_at: std::time::Instant,
+    ) {
+        let now = now_ms();
+        let taken: Vec<Event> = batch
+            .iter()
+            .flat_map(|ix| decision::taken_events(&self.bus, ix, site, now))
+            .collect();
+        self.bus.emit(taken);
+
+        let context = ViewContext {
+            business_process: site.business_process.to_string(),
+            queue: site.queue.to_string(),
+            view: site.view.to_string(),
+            now,
+        };
+        let c = component.clone();
+        // Stop starting calls while the batch's leases still have room for one
+        // more call to time out and the batch to be applied: what is not handled
+        // by then is released, not left to expire and be taken twice (a batch of
+        // slow calls can outlast its lease). Config validation keeps the lease
+        // longer than twice the call timeout.
+        let lease = self.config.server.lease_timeout;
+        let margin = (self.config.wasm.call_timeout * 2)
+            .max(lease / 4)
+            .min(lease);
+        let deadline = claimed_at + (lease - margin);
+        let (batch, results) = match tokio::task::spawn_blocking(move || {
+            let results: Vec<_> = batch
+                .iter()
+                .map(|ix| {
+                    (std::time::Instant::now() < deadline)
+                        .then(|| c.handle(&decision::to_bp_interaction(ix), &context))
+                })
+                .collect();
+            (batch, results)
+        })
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                // The batch stays leased and comes back when the lease expires.
+                tracing::error!(view = site.view, error = %e, "Strategy batch did not complete.");
+                return;
+            }
+        };
+
+        let now = now_ms();
+        let planned: Vec<Planned> = batch
+            .iter()
+            .zip(results)
+            .map(|(ix, result)| match result {
+                None => decision::plan_release(&self.bus, ix, site, now, "lease-deadline"),
+                Some(Ok(d)) => decision::plan_decision(&self.bus, ix, d, site, |q| self.wakers.contains_key(q), now),
+                Some(Err(e)) => {
+                    stats.failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(interaction = %ix.id, view = site.view, strategy = site.strategy, error = %e, "Strategy failed; interaction sent to the error queue.");
+                    decision::plan_failure(&self.bus, ix, &e, site, now)
+                }
+            })
+            .collect();
+        let records = planned.iter().map(|p| p.record.clone()).collect();
+        let applied = match self.storage.apply(records).await {
+            Ok(flags) => flags,
+            Err(e) => {
+                tracing::error!(view = site.view, error = %e, "Applying decisions failed; the batch comes back when its leases expire.");
+                return;
+            }
+        };
+        let mut events = Vec::new();
+        let mut wake: Vec<String> = Vec::new();
+        for (p, ok) in planned.into_iter().zip(applied) {
+            if ok {
+                stats.decided.fetch_add(1, Ordering::Relaxed);
+                events.extend(p.events);
+                if let Some(q) = p.placed_in
+                    && !wake.contains(&q)
+                {
+                    wake.push(q);
+                }
+            } else {
+                stats.lease_lost.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(interaction = %p.record.id, view = site.view, "Lease lost before the decision was applied; decision dropped.");
+            }
+        }
+        self.bus.emit(events);
+        for q in wake {
+            self.wake(&q);
+        }
+    }
+
+    async fn sweep_leases(self: Arc<Self>, cancel: CancellationToken) {
+        let period = self.config.server.recovery_interval;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(period) => {}
+                _ = cancel.cancelled() => return,
+            }
+            self.recover_once().await;
+        }
+    }
+
+    /// Puts back interactions whose lease expired; returns how many.
+    pub async fn recover_once(&self) -> usize {
+        let now = now_ms();
+        match self.storage.recover_expired(now).await {
+            Ok(recovered) => {
+                let events = recovered
+                    .iter()
+                    .map(|r| {
+                        Event::interaction(
+                            EventKind::PlacedInQueue,
+                            Some(Endpoint::Queue),
+                            &r.id,
+                            now,
+                        )
+                        .attr("queue", r.queue.as_str())
+                        .attr("reason", "lease-expired")
+                    })
+                    .collect();
+                self.bus.emit(events);
+                for r in &recovered {
+                    tracing::warn!(interaction = %r.id, queue = %r.queue, "Lease expired; interaction back in its queue.");
+                    self.wake(&r.queue);
+                }
+                recovered.len()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Lease sweep failed.");
+                0
+            }
+        }
+    }
+
+    async fn refresh_depths(self: Arc<Self>, cancel: CancellationToken) {
+        loop {
+            match self.storage.counts().await {
+                Ok(counts) => {
+                    let mut depths: HashMap<String, u32> =
+                        self.wakers.keys().map(|q| (q.clone(), 0)).collect();
+                    for c in counts {
+                        if let Some(d) = depths.get_mut(&c.queue) {
+                            *d = c.queued.min(u32::MAX as u64) as u32;
+                        }
+                    }
+                    if let Ok(mut w) = self.env.queue_depths.write() {
+                        *w = depths;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "Queue depth refresh failed."),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = cancel.cancelled() => return,
+            }
+        }
+    }
+}

@@ -1,0 +1,817 @@
+//! Configuration: the TOML schema ([`raw`]), validation into [`Config`], and
+//! errors with file positions ([`error`]).
+//!
+//! Validation is pure (no I/O beyond reading the file): a reload can reject a
+//! bad file before touching anything that runs.
+
+pub mod error;
+pub mod raw;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ixn_plugin_api::storage::{Condition, CustomField, FieldType, OrderBy};
+use toml::Spanned;
+
+use crate::bp::condition::{self, Schema};
+use error::Problems;
+pub use error::{ConfigError, ConfigProblem};
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from.
+    pub source: PathBuf,
+    /// `[server]`
+    pub server: ServerConfig,
+    /// `[storage]`
+    pub storage: PluginRef,
+    /// `[storage.settings]`, expanded, as strings.
+    pub storage_settings: Vec<(String, String)>,
+    /// `[wasm]`
+    pub wasm: WasmConfig,
+    /// `[custom-fields]`
+    pub custom_fields: Vec<CustomField>,
+    /// Custom fields marked `to-delete`.
+    pub fields_to_delete: Vec<String>,
+    /// `[lookup-table.*]`
+    pub lookup_tables: BTreeMap<String, BTreeMap<String, String>>,
+    /// `[strategy.*]`
+    pub strategies: BTreeMap<String, StrategyConfig>,
+    /// `[[business-process]]`
+    pub business_processes: Vec<BusinessProcess>,
+    /// `[[event-logger]]`
+    pub event_loggers: Vec<EventLoggerConfig>,
+}
+
+/// Settings that replace the file's (before `${data-dir}` is expanded).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// Replaces `server.data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// Replaces `server.listen`.
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// `[server]`, validated.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Lease owner prefix.
+    pub node_id: String,
+    /// HTTP API address.
+    pub listen: std::net::SocketAddr,
+    /// Absolute data directory.
+    pub data_dir: PathBuf,
+    /// How long a claim holds.
+    pub lease_timeout: Duration,
+    /// Expired-lease sweep period.
+    pub recovery_interval: Duration,
+}
+
+/// A plugin named in config: built into the binary or loaded from a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginRef {
+    /// A built-in plugin by name.
+    Builtin(String),
+    /// A `.so` file (absolute path).
+    Library(PathBuf),
+}
+
+impl std::fmt::Display for PluginRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PluginRef::Builtin(n) => write!(f, "built-in `{n}`"),
+            PluginRef::Library(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// `[wasm]`, validated.
+#[derive(Debug, Clone)]
+pub struct WasmConfig {
+    /// Absolute cache directory.
+    pub cache_dir: PathBuf,
+    /// Bytes of linear memory per instance.
+    pub memory_limit_bytes: u64,
+    /// Budget of one call.
+    pub call_timeout: Duration,
+    /// Fuel per call, if metering is on.
+    pub fuel: Option<u64>,
+    /// Calls before an instance is replaced.
+    pub recycle_after_calls: u64,
+    /// Instances per component.
+    pub instances_per_component: u32,
+}
+
+/// `[strategy.NAME]`, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StrategyConfig {
+    /// Its name.
+    pub name: String,
+    /// Absolute path of the `.wasm`.
+    pub component: PathBuf,
+    /// Its `config` table as strings.
+    pub config: Vec<(String, String)>,
+}
+
+/// A business process with its queues.
+#[derive(Debug, Clone)]
+pub struct BusinessProcess {
+    /// Its name.
+    pub name: String,
+    /// Submission target.
+    pub entry_queue: String,
+    /// Where failures go.
+    pub error_queue: String,
+    /// Its queues in file order.
+    pub queues: Vec<Queue>,
+}
+
+/// A queue with its views.
+#[derive(Debug, Clone)]
+pub struct Queue {
+    /// Its name.
+    pub name: String,
+    /// The process it belongs to.
+    pub business_process: String,
+    /// Its views.
+    pub views: Vec<View>,
+}
+
+/// A view, its condition already parsed.
+#[derive(Debug, Clone)]
+pub struct View {
+    /// Its name.
+    pub name: String,
+    /// The queue it pulls from.
+    pub queue: String,
+    /// The process of that queue.
+    pub business_process: String,
+    /// The strategy it hands interactions to.
+    pub strategy: String,
+    /// The condition as written.
+    pub condition_text: String,
+    /// The condition as an AST for the storage plugin.
+    pub condition: Option<Condition>,
+    /// Sort order.
+    pub order: Vec<OrderBy>,
+    /// Idle pull period.
+    pub check_interval: Duration,
+    /// Interactions per pull.
+    pub limit: u32,
+    /// Parallel pullers.
+    pub concurrency: u32,
+    /// Whether it pulls.
+    pub enabled: bool,
+}
+
+/// An event logger, validated.
+#[derive(Debug, Clone)]
+pub struct EventLoggerConfig {
+    /// Its name.
+    pub name: String,
+    /// The sink plugin.
+    pub sink: PluginRef,
+    /// Settings handed to the sink (sink-settings plus custom-data mappings).
+    pub sink_settings: Vec<(String, String)>,
+    /// Records per write.
+    pub batch_size: usize,
+    /// Records waiting at most.
+    pub max_queue_size: usize,
+    /// Write period.
+    pub storing_timeout: Duration,
+    /// Retry period of a sink that is down.
+    pub reconnect_timeout: Duration,
+    /// What is stored.
+    pub filter: EventFilter,
+    /// Attached-data keys copied into interaction records (`itx-custom-data`).
+    pub itx_custom_keys: Vec<String>,
+}
+
+/// `event-filtering`, validated.
+#[derive(Debug, Clone)]
+pub struct EventFilter {
+    /// Agent-state endpoint events.
+    pub log_agent_state: bool,
+    /// Agent endpoint events.
+    pub log_agent_activity: bool,
+    /// Queue endpoint events.
+    pub log_queue: bool,
+    /// Strategy endpoint events.
+    pub log_strategy: bool,
+    /// ESP endpoint events.
+    pub log_esp_service: bool,
+    /// Mapped custom data.
+    pub log_userdata: bool,
+    /// Only these ids, when set.
+    pub only_ids: Option<BTreeSet<u32>>,
+}
+
+impl Config {
+    /// Reads and validates a file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::load_with(path, &Overrides::default())
+    }
+
+    /// Reads and validates a file, with some settings replaced (the demo and tests run
+    /// the sample config in a fresh data directory on a free port).
+    pub fn load_with(path: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        Config::parse_with(&absolute, &text, overrides)
+    }
+
+    /// Validates text as if read from `path` (relative paths resolve against its directory).
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        Config::parse_with(path, text, &Overrides::default())
+    }
+
+    /// [`Config::parse`] with overrides.
+    pub fn parse_with(
+        path: &Path,
+        text: &str,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let mut problems = Problems::new(path, text);
+        let raw: raw::RawConfig = match toml::from_str(text) {
+            Ok(raw) => raw,
+            Err(e) => {
+                let offset = e.span().map(|s| s.start).unwrap_or(0);
+                problems.at(offset, e.message().trim().to_string());
+                return Err(problems.into_error());
+            }
+        };
+        let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let mut config = validate(path, &base, raw, overrides, &mut problems);
+        if let Some(listen) = overrides.listen {
+            config.server.listen = listen;
+        }
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(problems.into_error())
+        }
+    }
+
+    /// Every queue of every process.
+    pub fn queues(&self) -> impl Iterator<Item = &Queue> {
+        self.business_processes
+            .iter()
+            .flat_map(|bp| bp.queues.iter())
+    }
+
+    /// Every view of every queue.
+    pub fn views(&self) -> impl Iterator<Item = &View> {
+        self.queues().flat_map(|q| q.views.iter())
+    }
+
+    /// The process a queue belongs to.
+    pub fn process_of(&self, queue: &str) -> Option<&BusinessProcess> {
+        self.business_processes
+            .iter()
+            .find(|bp| bp.queues.iter().any(|q| q.name == queue))
+    }
+}
+
+fn range<T: PartialOrd + Copy + std::fmt::Display>(
+    p: &mut Problems,
+    v: &Spanned<T>,
+    lo: T,
+    hi: T,
+    what: &str,
+) -> T {
+    let value = *v.get_ref();
+    if value < lo || value > hi {
+        p.at(
+            v.span().start,
+            format!("{what} must be between {lo} and {hi}, not {value}"),
+        );
+    }
+    value
+}
+
+fn expand(value: &str, data_dir: &Path) -> String {
+    value.replace("${data-dir}", &data_dir.to_string_lossy())
+}
+
+fn settings_strings(
+    table: &BTreeMap<String, toml::Value>,
+    data_dir: &Path,
+) -> Vec<(String, String)> {
+    table
+        .iter()
+        .map(|(k, v)| {
+            let s = match v {
+                toml::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (k.clone(), expand(&s, data_dir))
+        })
+        .collect()
+}
+
+fn plugin_ref(value: &str, base: &Path) -> PluginRef {
+    if value.contains('/') || value.ends_with(".so") {
+        PluginRef::Library(base.join(value))
+    } else {
+        PluginRef::Builtin(value.to_string())
+    }
+}
+
+/// Queue names: at most 64 characters, no `,` or `;` (the original's rule).
+pub fn check_queue_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("queue name is empty".into());
+    }
+    if name.chars().count() > 64 {
+        return Err(format!("queue name `{name}` is longer than 64 characters"));
+    }
+    if let Some(c) = name.chars().find(|c| *c == ',' || *c == ';') {
+        return Err(format!(
+            "queue name `{name}` contains `{c}`; `,` and `;` are not allowed in queue names"
+        ));
+    }
+    Ok(())
+}
+
+fn parse_field_type(spec: &str) -> Result<(FieldType, u32), String> {
+    let spec = spec.trim();
+    match spec {
+        "integer" => Ok((FieldType::Integer, 0)),
+        "timestamp" => Ok((FieldType::Timestamp, 0)),
+        "string" => Ok((FieldType::Text, 64)),
+        s if s.starts_with("string(") && s.ends_with(')') => {
+            let n: u32 = s["string(".len()..s.len() - 1]
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{s}`: the length of string(N) must be a number"))?;
+            if !(1..=4000).contains(&n) {
+                return Err(format!(
+                    "`{s}`: string length must be between 1 and 4000 (very long text types are not allowed)"
+                ));
+            }
+            Ok((FieldType::Text, n))
+        }
+        other => Err(format!(
+            "unknown custom field type `{other}`; use string(N), integer or timestamp"
+        )),
+    }
+}
+
+/// The seed's `field;type;length` custom-data value.
+fn check_custom_data_spec(spec: &str) -> Result<(), String> {
+    let mut parts = spec.split(';').map(str::trim);
+    let field = parts.next().unwrap_or("");
+    if field.is_empty() {
+        return Err(format!(
+            "`{spec}`: the field name is required (`field;type;length`)"
+        ));
+    }
+    match parts.next() {
+        None | Some("") | Some("string") | Some("integer") | Some("timestamp") => {}
+        Some(t) => {
+            return Err(format!(
+                "`{spec}`: unknown type `{t}`; use string, integer or timestamp"
+            ));
+        }
+    }
+    if let Some(len) = parts.next().filter(|l| !l.is_empty()) {
+        len.parse::<u32>()
+            .map_err(|_| format!("`{spec}`: length `{len}` is not a number"))?;
+    }
+    Ok(())
+}
+
+fn validate(
+    path: &Path,
+    base: &Path,
+    raw: raw::RawConfig,
+    overrides: &Overrides,
+    p: &mut Problems,
+) -> Config {
+    let data_dir = overrides
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| base.join(&raw.server.data_dir));
+    let listen = match raw.server.listen.get_ref().parse() {
+        Ok(a) => a,
+        Err(e) => {
+            p.at(
+                raw.server.listen.span().start,
+                format!(
+                    "listen: `{}` is not an address: {e}",
+                    raw.server.listen.get_ref()
+                ),
+            );
+            std::net::SocketAddr::from(([127, 0, 0, 1], 7480))
+        }
+    };
+    let server = ServerConfig {
+        node_id: raw.server.node_id.clone(),
+        listen,
+        data_dir: data_dir.clone(),
+        lease_timeout: Duration::from_secs(range(
+            p,
+            &raw.server.lease_timeout,
+            1,
+            86_400,
+            "lease-timeout",
+        )),
+        recovery_interval: Duration::from_secs(range(
+            p,
+            &raw.server.recovery_interval,
+            1,
+            3600,
+            "recovery-interval",
+        )),
+    };
+
+    let storage_name = raw.storage.plugin.get_ref();
+    if storage_name.trim().is_empty() {
+        p.at(raw.storage.plugin.span().start, "storage plugin is empty");
+    }
+    let storage = plugin_ref(storage_name, base);
+    let storage_settings = settings_strings(&raw.storage.settings, &data_dir);
+
+    let fuel = raw.wasm.fuel;
+    let wasm = WasmConfig {
+        cache_dir: base.join(expand(&raw.wasm.cache_dir, &data_dir)),
+        memory_limit_bytes: range(p, &raw.wasm.memory_limit_mb, 1, 4096, "memory-limit-mb") << 20,
+        call_timeout: Duration::from_millis(range(
+            p,
+            &raw.wasm.call_timeout_ms,
+            10,
+            600_000,
+            "call-timeout-ms",
+        )),
+        fuel: (fuel > 0).then_some(fuel),
+        recycle_after_calls: range(
+            p,
+            &raw.wasm.recycle_after_calls,
+            1,
+            10_000_000,
+            "recycle-after-calls",
+        ),
+        instances_per_component: range(
+            p,
+            &raw.wasm.instances_per_component,
+            1,
+            256,
+            "instances-per-component",
+        ),
+    };
+
+    if server.lease_timeout <= wasm.call_timeout * 2 {
+        p.at(
+            raw.server.lease_timeout.span().start,
+            format!(
+                "lease-timeout ({} s) must be longer than twice [wasm] call-timeout-ms ({} ms): a claimed interaction must outlive the calls made for it",
+                server.lease_timeout.as_secs(),
+                wasm.call_timeout.as_millis()
+            ),
+        );
+    }
+
+    let mut custom_fields = Vec::new();
+    let mut fields_to_delete = Vec::new();
+    let mut columns = BTreeSet::new();
+    for (key, spec) in &raw.custom_fields {
+        let at = spec.span().start;
+        let spec = spec.get_ref();
+        if !condition::is_identifier(&spec.column) {
+            p.at(at, format!("custom field `{key}`: column `{}` must match [a-z_][a-z0-9_]* (at most 63 characters)", spec.column));
+        } else if condition::STANDARD_COLUMNS
+            .iter()
+            .any(|(c, _)| *c == spec.column)
+        {
+            p.at(
+                at,
+                format!(
+                    "custom field `{key}`: column `{}` is a standard column",
+                    spec.column
+                ),
+            );
+        } else if !columns.insert(spec.column.clone()) {
+            p.at(
+                at,
+                format!(
+                    "custom field `{key}`: column `{}` is mapped twice",
+                    spec.column
+                ),
+            );
+        }
+        match parse_field_type(&spec.field_type) {
+            Ok((field_type, length)) => custom_fields.push(CustomField {
+                key: key.clone(),
+                column: spec.column.clone(),
+                field_type,
+                length,
+            }),
+            Err(e) => p.at(at, format!("custom field `{key}`: {e}")),
+        }
+        if spec.to_delete {
+            fields_to_delete.push(key.clone());
+        }
+    }
+    let schema = Schema::new(&custom_fields);
+
+    let mut strategies = BTreeMap::new();
+    for (name, s) in &raw.strategies {
+        let spec = s.get_ref();
+        if spec.component.trim().is_empty() {
+            p.at(
+                s.span().start,
+                format!("strategy `{name}`: component is empty"),
+            );
+        }
+        strategies.insert(
+            name.clone(),
+            StrategyConfig {
+                name: name.clone(),
+                component: base.join(expand(&spec.component, &data_dir)),
+                config: settings_strings(&spec.config, &data_dir),
+            },
+        );
+    }
+
+    let mut business_processes = Vec::new();
+    let mut queue_names = BTreeSet::new();
+    let mut view_names = BTreeSet::new();
+    let mut bp_names = BTreeSet::new();
+    for bp in &raw.business_processes {
+        let bp_name = bp.name.get_ref().clone();
+        if !bp_names.insert(bp_name.clone()) {
+            p.at(
+                bp.name.span().start,
+                format!("business process `{bp_name}` is defined twice"),
+            );
+        }
+        let mut queues = Vec::new();
+        for q in &bp.queues {
+            let qname = q.name.get_ref().clone();
+            if let Err(e) = check_queue_name(&qname) {
+                p.at(q.name.span().start, e);
+            } else if !queue_names.insert(qname.clone()) {
+                p.at(
+                    q.name.span().start,
+                    format!("queue `{qname}` is defined twice"),
+                );
+            }
+            let mut views = Vec::new();
+            for v in &q.views {
+                views.push(validate_view(
+                    v,
+                    &qname,
+                    &bp_name,
+                    &schema,
+                    &raw.strategies,
+                    &mut view_names,
+                    p,
+                ));
+            }
+            queues.push(Queue {
+                name: qname,
+                business_process: bp_name.clone(),
+                views,
+            });
+        }
+        for (what, q) in [
+            ("entry-queue", &bp.entry_queue),
+            ("error-queue", &bp.error_queue),
+        ] {
+            if !bp.queues.iter().any(|x| x.name.get_ref() == q.get_ref()) {
+                p.at(
+                    q.span().start,
+                    format!(
+                        "business process `{bp_name}`: {what} `{}` is not one of its queues",
+                        q.get_ref()
+                    ),
+                );
+            }
+        }
+        business_processes.push(BusinessProcess {
+            name: bp_name,
+            entry_queue: bp.entry_queue.get_ref().clone(),
+            error_queue: bp.error_queue.get_ref().clone(),
+            queues,
+        });
+    }
+
+    let mut event_loggers = Vec::new();
+    let mut logger_names = BTreeSet::new();
+    for l in &raw.event_loggers {
+        event_loggers.push(validate_logger(l, base, &data_dir, &mut logger_names, p));
+    }
+
+    Config {
+        source: path.to_path_buf(),
+        server,
+        storage,
+        storage_settings,
+        wasm,
+        custom_fields,
+        fields_to_delete,
+        lookup_tables: raw.lookup_tables,
+        strategies,
+        business_processes,
+        event_loggers,
+    }
+}
+
+fn validate_view(
+    v: &raw::ViewSection,
+    queue: &str,
+    bp: &str,
+    schema: &Schema,
+    strategies: &BTreeMap<String, Spanned<raw::StrategySection>>,
+    names: &mut BTreeSet<String>,
+    p: &mut Problems,
+) -> View {
+    let name = v.name.get_ref().clone();
+    if !names.insert(name.clone()) {
+        p.at(
+            v.name.span().start,
+            format!("view `{name}` is defined twice"),
+        );
+    }
+    if !strategies.contains_key(v.strategy.get_ref()) {
+        p.at(
+            v.strategy.span().start,
+            format!(
+                "view `{name}`: strategy `{}` is not defined in [strategy]",
+                v.strategy.get_ref()
+            ),
+        );
+    }
+    let (condition_text, condition) = match &v.condition {
+        Some(c) if !c.get_ref().trim().is_empty() => {
+            match condition::parse_condition(c.get_ref(), schema) {
+                Ok(ast) => (c.get_ref().clone(), Some(ast)),
+                Err(e) => {
+                    // Point inside the string literal: one past its opening quote.
+                    p.at(
+                        c.span().start + 1 + e.offset,
+                        format!("view `{name}`: condition: {}", e.message),
+                    );
+                    (c.get_ref().clone(), None)
+                }
+            }
+        }
+        _ => (String::new(), None),
+    };
+    let order = match &v.order {
+        Some(o) => condition::parse_order(o.get_ref(), schema).unwrap_or_else(|e| {
+            p.at(o.span().start + 1, format!("view `{name}`: order: {e}"));
+            Vec::new()
+        }),
+        None => vec![OrderBy {
+            column: "submitted_at".into(),
+            descending: false,
+        }],
+    };
+    View {
+        name: name.clone(),
+        queue: queue.to_string(),
+        business_process: bp.to_string(),
+        strategy: v.strategy.get_ref().clone(),
+        condition_text,
+        condition,
+        order,
+        check_interval: Duration::from_secs_f64(range(
+            p,
+            &v.check_interval,
+            0.01,
+            3600.0,
+            &format!("view `{name}`: check-interval"),
+        )),
+        limit: range(p, &v.limit, 1, 1000, &format!("view `{name}`: limit")),
+        concurrency: range(
+            p,
+            &v.concurrency,
+            1,
+            64,
+            &format!("view `{name}`: concurrency"),
+        ),
+        enabled: v.enabled,
+    }
+}
+
+fn validate_logger(
+    l: &raw::EventLoggerSection,
+    base: &Path,
+    data_dir: &Path,
+    names: &mut BTreeSet<String>,
+    p: &mut Problems,
+) -> EventLoggerConfig {
+    let name = l.name.get_ref().clone();
+    if !names.insert(name.clone()) {
+        p.at(
+            l.name.span().start,
+            format!("event logger `{name}` is defined twice"),
+        );
+    }
+    let s = &l.logger_settings;
+    let protocol = s.delivery_protocol.get_ref().as_str();
+    let sink = match (&s.plugin, protocol) {
+        (Some(path), _) => PluginRef::Library(base.join(path)),
+        (None, "event-log") => PluginRef::Builtin("sql".into()),
+        (None, "jsonl") => PluginRef::Builtin("jsonl".into()),
+        (None, other @ ("amqp" | "nats" | "mqtt")) => {
+            p.at(s.delivery_protocol.span().start, format!("event logger `{name}`: delivery-protocol `{other}` has no built-in sink yet; set `plugin` to a sink .so"));
+            PluginRef::Builtin(other.into())
+        }
+        (None, other) => {
+            p.at(s.delivery_protocol.span().start, format!("event logger `{name}`: unknown delivery-protocol `{other}`; use event-log or jsonl"));
+            PluginRef::Builtin(other.into())
+        }
+    };
+    let mut sink_settings = settings_strings(&l.sink_settings, data_dir);
+    if let Some(schema) = &s.schema_name {
+        sink_settings.push(("schema-name".into(), schema.clone()));
+    }
+    if let Some(q) = &s.delivery_queue_name {
+        sink_settings.push(("delivery-queue-name".into(), q.clone()));
+    }
+    for (section, map) in [
+        ("itx-custom-data", &l.itx_custom_data),
+        ("esp-custom-data", &l.esp_custom_data),
+        ("esp-service-data", &l.esp_service_data),
+        ("agent-custom-data", &l.agent_custom_data),
+        ("custom-customdata", &l.custom_customdata),
+    ] {
+        for (key, spec) in map {
+            if let Err(e) = check_custom_data_spec(spec) {
+                p.at(
+                    l.name.span().start,
+                    format!("event logger `{name}`: {section}.{key}: {e}"),
+                );
+            }
+            sink_settings.push((format!("{section}.{key}"), spec.clone()));
+        }
+    }
+    for (id, table) in &l.custom_events {
+        if id.parse::<u32>().is_err()
+            || !matches!(table.as_str(), "interaction" | "agent" | "custom")
+        {
+            p.at(l.name.span().start, format!("event logger `{name}`: custom-events `{id} = {table}`: want a numeric id and interaction, agent or custom"));
+        }
+    }
+    let f = &l.event_filtering;
+    let only_ids = f.event_filter_by_id.as_ref().and_then(|ids| {
+        let mut set = BTreeSet::new();
+        for part in ids
+            .get_ref()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            match part.parse::<u32>() {
+                Ok(id) => {
+                    set.insert(id);
+                }
+                Err(_) => p.at(
+                    ids.span().start,
+                    format!(
+                        "event logger `{name}`: event-filter-by-id: `{part}` is not an event id"
+                    ),
+                ),
+            }
+        }
+        (!set.is_empty()).then_some(set)
+    });
+    EventLoggerConfig {
+        name,
+        sink,
+        sink_settings,
+        batch_size: range(p, &s.batch_size, 1, 5000, "batch-size") as usize,
+        max_queue_size: range(p, &s.max_queue_size, 10_000, 100_000, "max-queue-size") as usize,
+        storing_timeout: Duration::from_millis(range(
+            p,
+            &s.storing_timeout,
+            500,
+            60_000,
+            "storing-timeout",
+        )),
+        reconnect_timeout: Duration::from_secs(range(
+            p,
+            &s.reconnect_timeout,
+            1,
+            3600,
+            "reconnect-timeout",
+        )),
+        filter: EventFilter {
+            log_agent_state: f.log_agent_state,
+            log_agent_activity: f.log_agent_activity,
+            log_queue: f.log_queue,
+            log_strategy: f.log_strategy,
+            log_esp_service: f.log_esp_service,
+            log_userdata: f.log_userdata,
+            only_ids,
+        },
+        itx_custom_keys: l.itx_custom_data.keys().cloned().collect(),
+    }
+}

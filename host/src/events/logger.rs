@@ -1,0 +1,292 @@
+//! One event logger: filter, map, batch, write to its sink.
+//!
+//! Events wait in a bounded queue of `max-queue-size` records; a batch is
+//! written when `batch-size` records are waiting or `storing-timeout` has
+//! passed since the first of them. A retriable sink error keeps the batch and
+//! retries after `reconnect-timeout` while new events keep queueing (and, past
+//! the bound, are discarded and counted); a permanent error drops the batch,
+//! counted and logged.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ixn_plugin_api::sink::{ErrorKind, EventRecord, Field, SinkClient};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::{Endpoint, Event};
+use crate::config::{EventFilter, EventLoggerConfig};
+
+enum Message {
+    Record(EventRecord),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Counters of one logger.
+#[derive(Debug, Default)]
+pub struct LoggerStats {
+    /// Records accepted into the queue.
+    pub queued: AtomicU64,
+    /// Records the sink acknowledged.
+    pub written: AtomicU64,
+    /// Records discarded because the queue was full.
+    pub discarded_overflow: AtomicU64,
+    /// Records dropped because the sink refused them permanently.
+    pub discarded_rejected: AtomicU64,
+    /// Records left out by `event-filtering`.
+    pub filtered: AtomicU64,
+    /// Write attempts that failed.
+    pub write_errors: AtomicU64,
+}
+
+/// A running event logger.
+pub struct EventLogger {
+    name: String,
+    filter: EventFilter,
+    userdata_keys: Vec<String>,
+    tx: mpsc::Sender<Message>,
+    sink: Arc<SinkClient>,
+    stats: Arc<LoggerStats>,
+}
+
+impl EventLogger {
+    /// Starts a logger's writer task over an open sink. Cancelling `cancel` makes
+    /// the writer store what is queued and stop; the handle ends when it has.
+    pub fn start(
+        config: &EventLoggerConfig,
+        sink: SinkClient,
+        cancel: CancellationToken,
+    ) -> (Arc<Self>, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(config.max_queue_size);
+        let sink = Arc::new(sink);
+        let stats = Arc::new(LoggerStats::default());
+        let writer = Writer {
+            name: config.name.clone(),
+            sink: sink.clone(),
+            stats: stats.clone(),
+            batch_size: config.batch_size,
+            storing_timeout: config.storing_timeout,
+            reconnect_timeout: config.reconnect_timeout,
+        };
+        let task = tokio::spawn(writer.run(rx, cancel));
+        let logger = Arc::new(EventLogger {
+            name: config.name.clone(),
+            filter: config.filter.clone(),
+            userdata_keys: if config.filter.log_userdata {
+                config.itx_custom_keys.clone()
+            } else {
+                Vec::new()
+            },
+            tx,
+            sink,
+            stats,
+        });
+        (logger, task)
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its counters.
+    pub fn stats(&self) -> &LoggerStats {
+        &self.stats
+    }
+
+    /// Attached-data keys this logger maps.
+    pub fn userdata_keys(&self) -> &[String] {
+        &self.userdata_keys
+    }
+
+    /// Records its sink holds, where the sink can tell.
+    pub async fn stored_count(&self) -> anyhow::Result<Option<u64>> {
+        let sink = self.sink.clone();
+        Ok(tokio::task::spawn_blocking(move || sink.stored_count()).await??)
+    }
+
+    fn wanted(&self, event: &Event) -> bool {
+        let f = &self.filter;
+        if let Some(ids) = &f.only_ids
+            && !ids.contains(&event.kind.id())
+        {
+            return false;
+        }
+        match event.endpoint {
+            Some(Endpoint::Queue) => f.log_queue,
+            Some(Endpoint::Strategy) => f.log_strategy,
+            Some(Endpoint::Agent) => f.log_agent_activity,
+            Some(Endpoint::AgentState) => f.log_agent_state,
+            Some(Endpoint::Esp) => f.log_esp_service,
+            None => true,
+        }
+    }
+
+    fn record(&self, sequence: u64, event: &Event) -> EventRecord {
+        let mut fields: Vec<Field> = event
+            .attributes
+            .iter()
+            .map(|(name, value)| Field {
+                name: name.clone(),
+                value: value.clone(),
+            })
+            .collect();
+        if self.filter.log_userdata {
+            fields.extend(
+                event
+                    .userdata
+                    .iter()
+                    .filter(|(k, _)| self.userdata_keys.contains(k))
+                    .map(|(name, value)| Field {
+                        name: name.clone(),
+                        value: value.clone(),
+                    }),
+            );
+        }
+        EventRecord {
+            event_id: event.kind.id(),
+            event_name: event.kind.name().to_string(),
+            activity: event.kind.activity().as_str().to_string(),
+            endpoint: event.endpoint.map(|e| e.as_str().to_string()),
+            occurred_at: event.occurred_at,
+            sequence,
+            interaction_id: event.interaction_id.clone(),
+            fields,
+        }
+    }
+
+    /// Offers events numbered from `first_sequence`; never waits.
+    pub fn offer(&self, first_sequence: u64, events: &[Event]) {
+        for (i, event) in events.iter().enumerate() {
+            if !self.wanted(event) {
+                self.stats.filtered.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let record = self.record(first_sequence + i as u64, event);
+            match self.tx.try_send(Message::Record(record)) {
+                Ok(()) => {
+                    self.stats.queued.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(_) => {
+                    let n = self
+                        .stats
+                        .discarded_overflow
+                        .fetch_add(1, Ordering::Relaxed)
+                        + 1;
+                    // One line per thousand, not one per event: an overflowing logger must not flood the log.
+                    if n == 1 || n.is_multiple_of(1000) {
+                        tracing::warn!(logger = %self.name, discarded = n, "Event logger queue is full (max-queue-size); events discarded.");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits until everything offered before this call is written (or given up on).
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Message::Flush(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+struct Writer {
+    name: String,
+    sink: Arc<SinkClient>,
+    stats: Arc<LoggerStats>,
+    batch_size: usize,
+    storing_timeout: Duration,
+    reconnect_timeout: Duration,
+}
+
+impl Writer {
+    async fn run(self, mut rx: mpsc::Receiver<Message>, cancel: CancellationToken) {
+        let mut batch: Vec<EventRecord> = Vec::with_capacity(self.batch_size);
+        let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
+        loop {
+            // Wait for the first record of a batch, then until the batch is full or the timeout passes.
+            let deadline = tokio::time::Instant::now() + self.storing_timeout;
+            let mut closed = false;
+            while batch.len() < self.batch_size && waiters.is_empty() {
+                let next = if batch.is_empty() {
+                    tokio::select! {
+                        m = rx.recv() => m,
+                        _ = cancel.cancelled() => None,
+                    }
+                } else {
+                    match tokio::time::timeout_at(deadline, rx.recv()).await {
+                        Ok(m) => m,
+                        Err(_) => break,
+                    }
+                };
+                match next {
+                    Some(Message::Record(r)) => batch.push(r),
+                    Some(Message::Flush(w)) => waiters.push(w),
+                    None => {
+                        closed = true;
+                        break;
+                    }
+                }
+            }
+            if closed {
+                // Drain what is already queued before stopping.
+                while let Ok(m) = rx.try_recv() {
+                    match m {
+                        Message::Record(r) => batch.push(r),
+                        Message::Flush(w) => waiters.push(w),
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                self.write(std::mem::take(&mut batch), &cancel).await;
+            }
+            for w in waiters.drain(..) {
+                let _ = w.send(());
+            }
+            if closed {
+                let sink = self.sink.clone();
+                let _ = tokio::task::spawn_blocking(move || sink.flush()).await;
+                return;
+            }
+        }
+    }
+
+    async fn write(&self, batch: Vec<EventRecord>, cancel: &CancellationToken) {
+        let batch = Arc::new(batch);
+        loop {
+            let sink = self.sink.clone();
+            let records = batch.clone();
+            let result = tokio::task::spawn_blocking(move || sink.write(&records)).await;
+            let error = match result {
+                Ok(Ok(())) => {
+                    self.stats
+                        .written
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    return;
+                }
+                Ok(Err(e)) => e,
+                Err(join) => {
+                    ixn_plugin_api::sink::SinkError::permanent(format!("sink call failed: {join}"))
+                }
+            };
+            self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
+            if error.kind == ErrorKind::Permanent {
+                self.stats
+                    .discarded_rejected
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                tracing::error!(logger = %self.name, records = batch.len(), error = %error, "Sink refused a batch; it is dropped.");
+                return;
+            }
+            tracing::warn!(logger = %self.name, records = batch.len(), error = %error, retry_in = ?self.reconnect_timeout, "Sink is unavailable; the batch is kept and retried.");
+            tokio::select! {
+                _ = tokio::time::sleep(self.reconnect_timeout) => {}
+                _ = cancel.cancelled() => {
+                    tracing::error!(logger = %self.name, records = batch.len(), "Shutting down with an unwritten batch.");
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Reporting events and the event loggers that store them.
+//!
+//! Processing code builds [`Event`]s and hands them to the [`EventBus`], which
+//! numbers them and offers each to every logger without ever waiting: a slow
+//! or dead sink fills its logger's bounded queue, and what does not fit is
+//! discarded, counted and logged (the seed's `max-queue-size`).
+
+pub mod kind;
+pub mod logger;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ixn_plugin_api::sink::Value;
+
+pub use kind::{Activity, Endpoint, EventKind};
+pub use logger::{EventLogger, LoggerStats};
+
+/// One reporting event as processing produces it.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// What happened.
+    pub kind: EventKind,
+    /// What it is about, for filtering; `None` for unclassified events.
+    pub endpoint: Option<Endpoint>,
+    /// Milliseconds since the epoch.
+    pub occurred_at: i64,
+    /// The interaction, for interaction events.
+    pub interaction_id: Option<String>,
+    /// Event attributes (queue, actor, reason, party…).
+    pub attributes: Vec<(String, Value)>,
+    /// The interaction's attached data that loggers map (`itx-custom-data`).
+    pub userdata: Vec<(String, Value)>,
+}
+
+impl Event {
+    /// An interaction event with no attributes yet.
+    pub fn interaction(kind: EventKind, endpoint: Option<Endpoint>, id: &str, at: i64) -> Self {
+        Event {
+            kind,
+            endpoint,
+            occurred_at: at,
+            interaction_id: Some(id.to_string()),
+            attributes: Vec::new(),
+            userdata: Vec::new(),
+        }
+    }
+
+    /// Adds a text attribute.
+    pub fn attr(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.attributes
+            .push((name.to_string(), Value::Str(value.into())));
+        self
+    }
+
+    /// Adds an attribute of any value.
+    pub fn attr_value(mut self, name: &str, value: Value) -> Self {
+        self.attributes.push((name.to_string(), value));
+        self
+    }
+}
+
+/// Converts attached data to the sink contract's value type.
+pub fn sink_value(v: &ixn_plugin_api::storage::Value) -> Value {
+    use ixn_plugin_api::storage::Value as S;
+    match v {
+        S::Str(s) => Value::Str(s.clone()),
+        S::Int(i) => Value::Int(*i),
+        S::Float(f) => Value::Float(*f),
+        S::Boolean(b) => Value::Boolean(*b),
+        S::Timestamp(t) => Value::Timestamp(*t),
+    }
+}
+
+/// Fans events out to the loggers.
+pub struct EventBus {
+    sequence: AtomicU64,
+    produced: AtomicU64,
+    loggers: Vec<Arc<EventLogger>>,
+    userdata_keys: Vec<String>,
+}
+
+impl EventBus {
+    /// A bus over running loggers.
+    pub fn new(loggers: Vec<Arc<EventLogger>>) -> Self {
+        let mut userdata_keys: Vec<String> = loggers
+            .iter()
+            .flat_map(|l| l.userdata_keys().iter().cloned())
+            .collect();
+        userdata_keys.sort();
+        userdata_keys.dedup();
+        EventBus {
+            sequence: AtomicU64::new(0),
+            produced: AtomicU64::new(0),
+            loggers,
+            userdata_keys,
+        }
+    }
+
+    /// Attached-data keys some logger maps: copy only these into events.
+    pub fn userdata_keys(&self) -> &[String] {
+        &self.userdata_keys
+    }
+
+    /// Picks the mapped keys out of an interaction's attached data.
+    pub fn userdata_of(
+        &self,
+        properties: &[ixn_plugin_api::storage::Property],
+    ) -> Vec<(String, Value)> {
+        if self.userdata_keys.is_empty() {
+            return Vec::new();
+        }
+        properties
+            .iter()
+            .filter(|p| self.userdata_keys.binary_search(&p.key).is_ok())
+            .map(|p| (p.key.clone(), sink_value(&p.value)))
+            .collect()
+    }
+
+    /// Numbers and offers events to every logger; never waits.
+    pub fn emit(&self, events: Vec<Event>) {
+        if events.is_empty() {
+            return;
+        }
+        let n = events.len() as u64;
+        let first = self.sequence.fetch_add(n, Ordering::Relaxed) + 1;
+        self.produced.fetch_add(n, Ordering::Relaxed);
+        let events: Arc<[Event]> = events.into();
+        for logger in &self.loggers {
+            logger.offer(first, &events);
+        }
+    }
+
+    /// Events produced so far.
+    pub fn produced(&self) -> u64 {
+        self.produced.load(Ordering::Relaxed)
+    }
+
+    /// The loggers.
+    pub fn loggers(&self) -> &[Arc<EventLogger>] {
+        &self.loggers
+    }
+
+    /// Waits until every logger has written what it was offered so far.
+    pub async fn flush(&self) {
+        for logger in &self.loggers {
+            logger.flush().await;
+        }
+    }
+}

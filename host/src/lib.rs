@@ -1,0 +1,20 @@
+//! ixn: an interaction server built as a configuration-driven plugin host.
+//!
+//! Interactions are stored by a storage plugin (`ixn:storage`), moved through
+//! business processes of queues and views ([`bp`]) by WASM components
+//! (`ixn:bp`, [`wasm`]), and every step is reported to event loggers whose
+//! sinks are plugins too (`ixn:sink`, [`events`]). See DESIGN.md for the
+//! architecture.
+
+pub mod api;
+pub mod bp;
+pub mod builtins;
+pub mod config;
+pub mod demo;
+pub mod events;
+pub mod ids;
+pub mod plugins;
+pub mod server;
+pub mod storage;
+pub mod time;
+pub mod wasm;

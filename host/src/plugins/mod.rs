@@ -1,0 +1,132 @@
+//! Native plugins: built-ins linked into the binary, and `.so` files loaded
+//! with libloading after their ABI record is checked.
+
+pub mod loader;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ixn_plugin_api::abi::{PluginKind, PluginTable};
+use ixn_plugin_api::sink::SinkClient;
+use ixn_plugin_api::storage::{OpenSettings, StorageClient};
+
+use crate::config::PluginRef;
+pub use loader::{LoadError, LoadedLibrary};
+
+/// Why a plugin could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// Loading the file failed.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// No built-in of that name and kind.
+    #[error("no built-in {kind} plugin named `{name}` (built-in: {known})")]
+    UnknownBuiltin {
+        /// storage or sink.
+        kind: &'static str,
+        /// The name asked for.
+        name: String,
+        /// The names there are.
+        known: String,
+    },
+    /// The plugin's `open` failed.
+    #[error("{plugin}: open failed: {message}")]
+    Open {
+        /// Which plugin.
+        plugin: String,
+        /// Its error.
+        message: String,
+    },
+}
+
+/// Plugins linked into this binary, by kind and name.
+#[derive(Default, Clone)]
+pub struct Registry {
+    builtins: BTreeMap<(u32, String), &'static PluginTable>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers a built-in table (already of this binary's ABI). Two with one
+    /// name and kind are a programming error.
+    pub fn register(&mut self, table: &'static PluginTable) {
+        let key = (table.kind, table.name());
+        assert!(
+            !self.builtins.contains_key(&key),
+            "built-in plugin `{}` registered twice",
+            key.1
+        );
+        self.builtins.insert(key, table);
+    }
+
+    fn table(
+        &self,
+        kind: PluginKind,
+        r: &PluginRef,
+    ) -> Result<(&'static PluginTable, Option<Arc<LoadedLibrary>>), PluginError> {
+        match r {
+            PluginRef::Builtin(name) => match self.builtins.get(&(kind as u32, name.clone())) {
+                Some(t) => Ok((t, None)),
+                None => Err(PluginError::UnknownBuiltin {
+                    kind: if kind == PluginKind::Storage {
+                        "storage"
+                    } else {
+                        "sink"
+                    },
+                    name: name.clone(),
+                    known: self
+                        .builtins
+                        .keys()
+                        .filter(|(k, _)| *k == kind as u32)
+                        .map(|(_, n)| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }),
+            },
+            PluginRef::Library(path) => {
+                let lib = Arc::new(loader::load(path, kind)?);
+                Ok((lib.table(), Some(lib)))
+            }
+        }
+    }
+
+    /// Opens a storage plugin.
+    pub fn open_storage(
+        &self,
+        r: &PluginRef,
+        settings: &OpenSettings,
+    ) -> Result<StorageClient, PluginError> {
+        let (table, lib) = self.table(PluginKind::Storage, r)?;
+        StorageClient::open(
+            table,
+            settings,
+            lib.map(|l| l as Arc<dyn std::any::Any + Send + Sync>),
+        )
+        .map_err(|e| PluginError::Open {
+            plugin: r.to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Opens a sink plugin.
+    pub fn open_sink(
+        &self,
+        r: &PluginRef,
+        settings: &[(String, String)],
+    ) -> Result<SinkClient, PluginError> {
+        let (table, lib) = self.table(PluginKind::Sink, r)?;
+        SinkClient::open(
+            table,
+            settings,
+            lib.map(|l| l as Arc<dyn std::any::Any + Send + Sync>),
+        )
+        .map_err(|e| PluginError::Open {
+            plugin: r.to_string(),
+            message: e.to_string(),
+        })
+    }
+}

@@ -1,0 +1,264 @@
+//! Assembling a running host from a validated config: storage, event
+//! loggers, WASM components, view pullers, submission batching, HTTP API.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use ixn_plugin_api::storage::{NewInteraction, OpenSettings, StorageError};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::bp::scheduler::BpRuntime;
+use crate::config::Config;
+use crate::events::{Endpoint, Event, EventBus, EventKind, EventLogger};
+use crate::plugins::Registry;
+use crate::storage::Storage;
+use crate::wasm::{BpComponent, HostEnv, WasmEngine};
+
+/// Submissions waiting to be stored together: one transaction for all that
+/// arrive while the previous one commits (group commit).
+const SUBMIT_BATCH: usize = 500;
+
+type SubmitReply = oneshot::Sender<Result<(), StorageError>>;
+
+/// Hands submissions to the batching task.
+#[derive(Clone)]
+pub struct Submitter {
+    tx: mpsc::Sender<(NewInteraction, SubmitReply)>,
+}
+
+impl Submitter {
+    /// Stores one interaction (batched with concurrent ones) and reports it.
+    pub async fn submit(&self, ix: NewInteraction) -> Result<(), StorageError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send((ix, tx))
+            .await
+            .map_err(|_| StorageError::retriable("the server is shutting down"))?;
+        rx.await
+            .unwrap_or_else(|_| Err(StorageError::retriable("the server is shutting down")))
+    }
+}
+
+/// A running host.
+pub struct Server {
+    /// The config it runs.
+    pub config: Arc<Config>,
+    /// Where the HTTP API listens.
+    pub addr: SocketAddr,
+    /// The business-process runtime.
+    pub runtime: Arc<BpRuntime>,
+    /// Submission entry point.
+    pub submitter: Submitter,
+    cancel: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+    logger_cancel: CancellationToken,
+    logger_tasks: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Opens the plugins, loads the components and starts everything.
+    pub async fn start(config: Config, registry: &Registry) -> anyhow::Result<Server> {
+        let config = Arc::new(config);
+        std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
+            format!(
+                "creating data directory {}",
+                config.server.data_dir.display()
+            )
+        })?;
+        let cancel = CancellationToken::new();
+        // Loggers stop after processing has, so they store the last events too.
+        let logger_cancel = CancellationToken::new();
+        let mut logger_tasks = Vec::new();
+
+        let settings = OpenSettings {
+            settings: config.storage_settings.clone(),
+            custom_fields: config.custom_fields.clone(),
+        };
+        let (reg, r) = (registry.clone(), config.storage.clone());
+        let client = tokio::task::spawn_blocking(move || reg.open_storage(&r, &settings))
+            .await?
+            .with_context(|| format!("opening storage {}", config.storage))?;
+        let storage = Storage::new(client);
+        tracing::info!(plugin = %storage.name(), "Storage open.");
+
+        let mut loggers = Vec::new();
+        for l in &config.event_loggers {
+            let (reg, r, s) = (registry.clone(), l.sink.clone(), l.sink_settings.clone());
+            let sink = tokio::task::spawn_blocking(move || reg.open_sink(&r, &s))
+                .await?
+                .with_context(|| format!("opening the sink of event logger `{}`", l.name))?;
+            let (logger, task) = EventLogger::start(l, sink, logger_cancel.clone());
+            loggers.push(logger);
+            logger_tasks.push(task);
+            tracing::info!(logger = %l.name, sink = %l.sink, "Event logger started.");
+        }
+        let bus = Arc::new(EventBus::new(loggers));
+
+        let engine = WasmEngine::new(&config.wasm)?;
+        let env = Arc::new(HostEnv {
+            lookup_tables: config.lookup_tables.clone(),
+            ..Default::default()
+        });
+        let mut components = BTreeMap::new();
+        for strategy in config.strategies.values() {
+            let (e, v, s) = (engine.clone(), env.clone(), strategy.clone());
+            let c = tokio::task::spawn_blocking(move || BpComponent::load(&e, &v, &s))
+                .await?
+                .with_context(|| format!("loading strategy `{}`", strategy.name))?;
+            tracing::info!(strategy = %strategy.name, component = %strategy.component.display(), "Strategy loaded.");
+            components.insert(strategy.name.clone(), c);
+        }
+
+        let runtime = BpRuntime::new(
+            config.clone(),
+            storage.clone(),
+            bus.clone(),
+            components,
+            env,
+        );
+        let mut tasks = runtime.spawn(&cancel);
+
+        let (tx, rx) = mpsc::channel(SUBMIT_BATCH * 4);
+        let submitter = Submitter { tx };
+        tasks.push(tokio::spawn(submit_loop(
+            rx,
+            runtime.clone(),
+            cancel.clone(),
+        )));
+
+        let listener = tokio::net::TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| format!("binding the HTTP API to {}", config.server.listen))?;
+        let addr = listener.local_addr()?;
+        let app = crate::api::router(crate::api::ApiState {
+            runtime: runtime.clone(),
+            submitter: submitter.clone(),
+        });
+        let c = cancel.clone();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(c.cancelled_owned())
+                .await
+            {
+                tracing::error!(error = %e, "HTTP API stopped.");
+            }
+        }));
+        tracing::info!(%addr, "ixn is up.");
+        Ok(Server {
+            config,
+            addr,
+            runtime,
+            submitter,
+            cancel,
+            tasks,
+            logger_cancel,
+            logger_tasks,
+        })
+    }
+
+    /// The event bus.
+    pub fn bus(&self) -> &Arc<EventBus> {
+        &self.runtime.bus
+    }
+
+    /// Stops pulling and serving, then writes what the loggers still hold.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.logger_cancel.cancel();
+        for t in self.logger_tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+async fn submit_loop(
+    mut rx: mpsc::Receiver<(NewInteraction, SubmitReply)>,
+    runtime: Arc<BpRuntime>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let first = tokio::select! {
+            next = rx.recv() => match next {
+                Some(item) => item,
+                None => return,
+            },
+            _ = cancel.cancelled() => return,
+        };
+        let mut batch = vec![first];
+        while batch.len() < SUBMIT_BATCH {
+            match rx.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
+        }
+        let items: Vec<NewInteraction> = batch.iter().map(|(ix, _)| ix.clone()).collect();
+        match runtime.storage.submit(items).await {
+            Ok(()) => {
+                report_submitted(&runtime, batch.iter().map(|(ix, _)| ix));
+                for (_, reply) in batch {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            // One bad interaction must not fail the others: store them one by one.
+            Err(_) if batch.len() > 1 => {
+                for (ix, reply) in batch {
+                    let result = runtime.storage.submit(vec![ix.clone()]).await;
+                    if result.is_ok() {
+                        report_submitted(&runtime, std::iter::once(&ix));
+                    }
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) => {
+                for (_, reply) in batch {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+fn report_submitted<'a>(runtime: &BpRuntime, submitted: impl Iterator<Item = &'a NewInteraction>) {
+    let mut events = Vec::new();
+    let mut queues: Vec<&str> = Vec::new();
+    for ix in submitted {
+        let userdata = runtime.bus.userdata_of(&ix.properties);
+        let mut s = Event::interaction(
+            EventKind::InteractionSubmitted,
+            None,
+            &ix.id,
+            ix.submitted_at,
+        )
+        .attr("media_type", ix.media_type.as_str())
+        .attr("interaction_type", ix.interaction_type.as_str())
+        .attr("tenant", ix.tenant.as_str())
+        .attr("actor", ix.submitted_by.as_str());
+        s.userdata = userdata.clone();
+        let mut p = Event::interaction(
+            EventKind::PlacedInQueue,
+            Some(Endpoint::Queue),
+            &ix.id,
+            ix.submitted_at,
+        )
+        .attr("queue", ix.queue.as_str())
+        .attr("actor", ix.submitted_by.as_str())
+        .attr("reason", "submitted");
+        p.userdata = userdata;
+        events.push(s);
+        events.push(p);
+        if !queues.contains(&ix.queue.as_str()) {
+            queues.push(&ix.queue);
+        }
+    }
+    runtime.bus.emit(events);
+    for q in queues {
+        runtime.wake(q);
+    }
+}

@@ -1,0 +1,82 @@
+//! The `ixn:bp/host` functions a BP component may call.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use wasmtime::StoreLimits;
+
+use super::bindings::ixn::bp::{host, types};
+
+/// What host functions read, shared by every instance of every component.
+#[derive(Default)]
+pub struct HostEnv {
+    /// `[lookup-table.NAME]` tables.
+    pub lookup_tables: BTreeMap<String, BTreeMap<String, String>>,
+    /// Waiting interactions per configured queue, refreshed by the server.
+    pub queue_depths: RwLock<HashMap<String, u32>>,
+}
+
+/// A host fault: traps the guest's call (the guest cannot handle it).
+#[derive(Debug, thiserror::Error)]
+#[error("host fault: {0}")]
+pub struct HostFault(pub String);
+
+/// The data of one instance's store.
+pub struct StoreState {
+    /// Memory and table limits.
+    pub limits: StoreLimits,
+    /// Shared host data.
+    pub env: Arc<HostEnv>,
+    /// The strategy's name, for logs.
+    pub strategy: Arc<str>,
+    /// The strategy's `config` table.
+    pub config: Arc<BTreeMap<String, String>>,
+}
+
+impl types::Host for StoreState {}
+
+impl host::Host for StoreState {
+    fn log(&mut self, level: types::LogLevel, message: String) -> wasmtime::Result<()> {
+        let strategy = &*self.strategy;
+        match level {
+            types::LogLevel::Trace => tracing::trace!(strategy, "{message}"),
+            types::LogLevel::Debug => tracing::debug!(strategy, "{message}"),
+            types::LogLevel::Info => tracing::info!(strategy, "{message}"),
+            types::LogLevel::Warn => tracing::warn!(strategy, "{message}"),
+            types::LogLevel::Error => tracing::error!(strategy, "{message}"),
+        }
+        Ok(())
+    }
+
+    fn now(&mut self) -> wasmtime::Result<i64> {
+        Ok(crate::time::now_ms())
+    }
+
+    fn config_get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        Ok(self.config.get(&key).cloned())
+    }
+
+    fn lookup(
+        &mut self,
+        table: String,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<String>, String>> {
+        Ok(match self.env.lookup_tables.get(&table) {
+            Some(t) => Ok(t.get(&key).cloned()),
+            None => Err(format!("no lookup table `{table}`")),
+        })
+    }
+
+    fn queue_depth(&mut self, queue: String) -> wasmtime::Result<Result<u32, String>> {
+        // A poisoned lock means the refresher panicked: a host fault, not the guest's business.
+        let depths = self
+            .env
+            .queue_depths
+            .read()
+            .map_err(|_| HostFault("queue depths unavailable".into()))?;
+        Ok(depths
+            .get(&queue)
+            .copied()
+            .ok_or_else(|| format!("no queue `{queue}`")))
+    }
+}
