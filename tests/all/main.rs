@@ -1,0 +1,9 @@
+//! ixn's end-to-end tests: one binary, a module per area.
+
+mod api;
+mod config_errors;
+mod hostile_wasm;
+mod leases;
+mod plugins;
+mod sinks;
+mod storage_outage;

@@ -1,0 +1,268 @@
+//! Shared helpers of ixn's end-to-end tests: start a real host on a config
+//! written to a temporary directory, talk to it over its HTTP API.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use ixn::config::{Config, Overrides};
+use ixn::server::Server;
+use serde_json::Value as Json;
+use sqlx::Connection;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// The directory cargo put this test binary's profile outputs in (`target/release`),
+/// where the plugin `.so` files of `cargo build --release --workspace` are.
+pub fn profile_dir() -> PathBuf {
+    // The test binary lives in <target>/<profile>/deps/.
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().and_then(Path::parent).map(Path::to_path_buf))
+        .unwrap_or_else(|| repo_root().join("target/release"))
+}
+
+/// A plugin `.so` of this workspace, built by `cargo build --release --workspace`.
+pub fn plugin_so(crate_name: &str) -> anyhow::Result<PathBuf> {
+    let path = profile_dir().join(format!("lib{}.so", crate_name.replace('-', "_")));
+    if !path.is_file() {
+        bail!(
+            "{} is missing: build the workspace first (`cargo build --release --workspace`)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// A running host in a temporary directory.
+pub struct TestHost {
+    /// The server.
+    pub server: Server,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// An HTTP client.
+    pub client: reqwest::Client,
+    /// Holds the config and data; removed on drop.
+    pub dir: tempfile::TempDir,
+}
+
+impl TestHost {
+    /// Writes `config` to a temporary `ixn.toml` and starts a host on it with the built-in plugins.
+    pub async fn start(config: &str) -> anyhow::Result<TestHost> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("ixn.toml");
+        std::fs::write(&path, config)?;
+        let overrides = Overrides {
+            data_dir: Some(dir.path().join("data")),
+            listen: Some(([127, 0, 0, 1], 0).into()),
+        };
+        let config = Config::load_with(&path, &overrides)?;
+        let server = Server::start(config, &ixn::builtins::registry()).await?;
+        let base = format!("http://{}", server.addr);
+        Ok(TestHost {
+            server,
+            base,
+            client: reqwest::Client::new(),
+            dir,
+        })
+    }
+
+    /// `POST /v1/interactions`; returns status and JSON body.
+    pub async fn submit(&self, body: &Json) -> anyhow::Result<(u16, Json)> {
+        let r = self
+            .client
+            .post(format!("{}/v1/interactions", self.base))
+            .json(body)
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().await.context("response body is not JSON")?))
+    }
+
+    /// `POST /v1/interactions` with a raw body.
+    pub async fn submit_raw(&self, body: &str, content_type: &str) -> anyhow::Result<(u16, Json)> {
+        let r = self
+            .client
+            .post(format!("{}/v1/interactions", self.base))
+            .header("content-type", content_type)
+            .body(body.to_string())
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().await.context("response body is not JSON")?))
+    }
+
+    /// `GET /v1/interactions/{id}`.
+    pub async fn get(&self, id: &str) -> anyhow::Result<(u16, Json)> {
+        let r = self
+            .client
+            .get(format!("{}/v1/interactions/{id}", self.base))
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().await?))
+    }
+
+    /// `GET /v1/queues` as queue → row.
+    pub async fn queues(&self) -> anyhow::Result<Vec<Json>> {
+        let r: Json = self
+            .client
+            .get(format!("{}/v1/queues", self.base))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(r["queues"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// One count of one queue (`queued`, `stopped`, …).
+    pub async fn count(&self, queue: &str, what: &str) -> anyhow::Result<u64> {
+        Ok(self
+            .queues()
+            .await?
+            .iter()
+            .find(|r| r["queue"] == queue)
+            .and_then(|r| r[what].as_u64())
+            .unwrap_or(0))
+    }
+
+    /// Total stopped plus waiting in `error_queue`.
+    pub async fn finished(&self, error_queue: &str) -> anyhow::Result<u64> {
+        let rows = self.queues().await?;
+        let stopped: u64 = rows
+            .iter()
+            .map(|r| r["stopped"].as_u64().unwrap_or(0))
+            .sum();
+        let errors: u64 = rows
+            .iter()
+            .filter(|r| r["queue"] == error_queue)
+            .map(|r| r["queued"].as_u64().unwrap_or(0))
+            .sum();
+        Ok(stopped + errors)
+    }
+
+    /// Polls until `finished(error_queue) >= n` or the timeout passes.
+    pub async fn wait_finished(
+        &self,
+        error_queue: &str,
+        n: u64,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        let start = Instant::now();
+        loop {
+            let done = self.finished(error_queue).await?;
+            if done >= n {
+                return Ok(());
+            }
+            if start.elapsed() > timeout {
+                bail!(
+                    "only {done} of {n} interactions finished within {timeout:?}: {:#?}",
+                    self.queues().await?
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// A config with one business process `bp`: queue `bp.In` whose view `work`
+/// runs `component` as strategy `s`, error queue `bp.Error`, one jsonl event
+/// logger, and `[wasm]` limits for tests with `extra_wasm` lines added to that table.
+pub fn one_step_config(component: &str, extra_wasm: &str) -> String {
+    format!(
+        r#"
+[server]
+lease-timeout = 30
+recovery-interval = 1
+
+[storage]
+plugin = "sqlite"
+[storage.settings]
+path = "${{data-dir}}/ixn.db"
+
+[wasm]
+cache-dir = "${{data-dir}}/wasm-cache"
+call-timeout-ms = 300
+memory-limit-mb = 32
+instances-per-component = 2
+{extra_wasm}
+
+[strategy.s]
+component = "{component}"
+
+[[business-process]]
+name = "bp"
+entry-queue = "bp.In"
+error-queue = "bp.Error"
+  [[business-process.queue]]
+  name = "bp.In"
+    [[business-process.queue.view]]
+    name = "work"
+    strategy = "s"
+    check-interval = 0.05
+    limit = 20
+    concurrency = 2
+  [[business-process.queue]]
+  name = "bp.Error"
+
+[[event-logger]]
+name = "file"
+  [event-logger.logger-settings]
+  delivery-protocol = "jsonl"
+  storing-timeout = 500
+  [event-logger.sink-settings]
+  path = "${{data-dir}}/events.jsonl"
+"#
+    )
+}
+
+/// An e-mail submission with a subject.
+pub fn email(subject: &str) -> Json {
+    serde_json::json!({
+        "media_type": "email",
+        "properties": { "Subject": subject, "Body": "body text", "FromAddress": "someone@example.com" }
+    })
+}
+
+/// Takes the write lock of a SQLite database on a separate connection and
+/// keeps it until [`release_sqlite`]: every other writer waits out its busy timeout
+/// and fails with SQLITE_BUSY.
+pub async fn lock_sqlite(path: &Path) -> SqliteConnection {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .busy_timeout(Duration::from_secs(10));
+    let mut conn = SqliteConnection::connect_with(&options)
+        .await
+        .expect("opening the database from the test");
+    // The sink keeps the file in WAL mode with its connection open, which holds
+    // a SHARED lock on the file: `PRAGMA locking_mode = EXCLUSIVE` could not
+    // get its exclusive file lock ("database is locked"). In WAL mode BEGIN
+    // EXCLUSIVE takes the WAL write lock, which is what the sink's
+    // BEGIN IMMEDIATE needs; the write makes sure it is held.
+    sqlx::raw_sql(
+        "BEGIN EXCLUSIVE; \
+         CREATE TABLE IF NOT EXISTS test_lock_holder (x INTEGER); \
+         INSERT INTO test_lock_holder VALUES (1);",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("locking the database");
+    conn
+}
+
+/// Rolls the lock holder's transaction back (it leaves nothing behind) and closes it.
+pub async fn release_sqlite(mut conn: SqliteConnection) {
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut conn)
+        .await
+        .expect("releasing the lock");
+    conn.close().await.expect("closing the lock holder");
+}
