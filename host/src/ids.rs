@@ -3,17 +3,17 @@
 //! 9 Crockford base-32 characters of the millisecond timestamp (good until the
 //! year 3084), then 7 of a per-process counter that starts at a random value,
 //! so ids made in the same millisecond still sort in creation order and two
-//! hosts sharing one database do not collide in practice.
+//! hosts sharing one database do not collide in practice. Within a process the
+//! (millisecond, counter) pair only ever grows, so an id is never made twice.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 const COUNTER_BITS: u32 = 35;
 
+/// The (millisecond, counter) of the last id made by this process.
 static LAST: Mutex<(i64, u64)> = Mutex::new((0, 0));
 static SEED: OnceLock<u64> = OnceLock::new();
-static FALLBACK: AtomicU64 = AtomicU64::new(0);
 
 fn encode(mut value: u64, width: usize, out: &mut String) {
     let mut buf = [b'0'; 16];
@@ -26,23 +26,28 @@ fn encode(mut value: u64, width: usize, out: &mut String) {
 
 /// A new interaction id.
 pub fn new_id() -> String {
-    let now = crate::time::now_ms().max(0);
+    // The counter starts below half its range, so a millisecond has at least
+    // 2^34 ids before it would wrap.
     let seed = *SEED.get_or_init(|| rand::random::<u64>() & ((1 << (COUNTER_BITS - 1)) - 1));
-    let counter = match LAST.lock() {
-        Ok(mut last) => {
-            if last.0 == now {
-                last.1 = (last.1 + 1) & ((1 << COUNTER_BITS) - 1);
-            } else {
-                *last = (now, seed);
-            }
-            last.1
+    let (millis, counter) = {
+        // The tuple is consistent after any panic, so a poisoned lock is fine to use.
+        let mut last = LAST.lock().unwrap_or_else(PoisonError::into_inner);
+        // Read the clock under the lock and never step back: a thread that read
+        // it before another thread moved on to the next millisecond, or a wall
+        // clock set back, would otherwise restart an earlier millisecond's
+        // counter and make an id a second time.
+        let now = crate::time::now_ms().max(0);
+        if now > last.0 {
+            *last = (now, seed);
+        } else if last.1 + 1 < (1 << COUNTER_BITS) {
+            last.1 += 1;
+        } else {
+            *last = (last.0 + 1, seed);
         }
-        // A poisoned lock only means another thread panicked mid-update; ids stay unique
-        // through the atomic fallback.
-        Err(_) => FALLBACK.fetch_add(1, Ordering::Relaxed),
+        *last
     };
     let mut id = String::with_capacity(16);
-    encode(now as u64, 9, &mut id);
+    encode(millis as u64, 9, &mut id);
     encode(counter, 7, &mut id);
     id
 }
@@ -55,6 +60,19 @@ pub fn is_valid_id(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_made_on_many_threads_at_once_are_unique() {
+        let threads: Vec<_> = (0..8)
+            .map(|_| std::thread::spawn(|| (0..50_000).map(|_| new_id()).collect::<Vec<_>>()))
+            .collect();
+        let mut all = std::collections::HashSet::new();
+        for t in threads {
+            for id in t.join().expect("id thread") {
+                assert!(all.insert(id.clone()), "{id} made twice");
+            }
+        }
+    }
 
     #[test]
     fn ids_are_16_chars_unique_and_ordered() {
