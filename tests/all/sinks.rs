@@ -169,6 +169,25 @@ where
     }
 }
 
+/// Waits up to a minute until `logger`'s sink holds exactly `expected` events.
+async fn wait_stored(logger: &Arc<EventLogger>, expected: u64, what: &str) {
+    wait_for(Duration::from_secs(60), what, || {
+        let logger = logger.clone();
+        async move {
+            let stored = logger.stored_count().await.map_err(|e| e.to_string())?;
+            if stored == Some(expected) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{expected} expected, the sink holds {stored:?}; {}",
+                    stats_line(&logger)
+                ))
+            }
+        }
+    })
+    .await
+}
+
 fn stats_line(l: &EventLogger) -> String {
     let s = l.stats();
     format!(
@@ -286,23 +305,10 @@ async fn a_dead_sink_never_blocks_processing_and_loses_nothing() {
     ixn_tests::release_sqlite(holder).await;
 
     // Back up: every event ends up in the database, none twice.
-    wait_for(
-        Duration::from_secs(60),
+    wait_stored(
+        &sql,
+        produced,
         "the sql sink storing every event after the lock went",
-        || {
-            let sql = sql.clone();
-            async move {
-                let stored = sql.stored_count().await.map_err(|e| e.to_string())?;
-                if stored == Some(produced) {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "{produced} produced, database holds {stored:?}; {}",
-                        stats_line(&sql)
-                    ))
-                }
-            }
-        },
     )
     .await;
     assert_eq!(
@@ -409,25 +415,7 @@ async fn an_overflowing_logger_counts_what_it_discards() {
 
     // What was queued is not lost: it is all written once the database is free.
     ixn_tests::release_sqlite(holder).await;
-    wait_for(
-        Duration::from_secs(60),
-        "the sql sink storing what it had queued",
-        || {
-            let sql = sql.clone();
-            async move {
-                let stored = sql.stored_count().await.map_err(|e| e.to_string())?;
-                if stored == Some(queued) {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "{queued} queued, database holds {stored:?}; {}",
-                        stats_line(&sql)
-                    ))
-                }
-            }
-        },
-    )
-    .await;
+    wait_stored(&sql, queued, "the sql sink storing what it had queued").await;
     assert_eq!(
         s.written.load(Ordering::Relaxed) + s.discarded_overflow.load(Ordering::Relaxed),
         produced,
