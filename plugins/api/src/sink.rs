@@ -4,7 +4,7 @@
 use crate::{wit_enum, wit_record, wit_variant};
 
 /// The WIT package this module mirrors.
-pub const CONTRACT: &str = "ixn:sink@0.1.0";
+pub const CONTRACT: &str = "ixn:sink@0.2.0";
 
 wit_variant! { "value" pub enum Value { Str(String), Int(i64), Float(f64), Boolean(bool), Timestamp(i64) } }
 
@@ -16,6 +16,7 @@ wit_record! { "event-record" pub struct EventRecord {
     pub activity: String,
     pub endpoint: Option<String>,
     pub occurred_at: i64,
+    pub origin: String,
     pub sequence: u64,
     pub interaction_id: Option<String>,
     pub fields: Vec<Field>,

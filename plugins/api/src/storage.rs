@@ -5,7 +5,7 @@
 use crate::{wit_enum, wit_record, wit_variant};
 
 /// The WIT package this module mirrors.
-pub const CONTRACT: &str = "ixn:storage@0.1.0";
+pub const CONTRACT: &str = "ixn:storage@0.2.0";
 
 wit_variant! { "value" pub enum Value { Str(String), Int(i64), Float(f64), Boolean(bool), Timestamp(i64) } }
 
@@ -87,6 +87,79 @@ wit_record! { "custom-field" pub struct CustomField {
     pub length: u32,
 } }
 
+impl CustomField {
+    /// Whether `value` fits this field's column: text takes a string of at most
+    /// `length` characters (0: no limit), integer an integer, timestamp a
+    /// timestamp or an integer (milliseconds). The one rule of every backend
+    /// and of the host's check before a decision reaches storage.
+    pub fn check(&self, value: &Value) -> Result<(), String> {
+        match (self.field_type, value) {
+            (FieldType::Text, Value::Str(s)) => {
+                let chars = s.chars().count();
+                if self.length > 0 && chars > self.length as usize {
+                    return Err(format!(
+                        "attached data `{}`: text of {chars} characters is longer than the {} of custom field column `{}`",
+                        self.key, self.length, self.column
+                    ));
+                }
+                Ok(())
+            }
+            (FieldType::Integer, Value::Int(_))
+            | (FieldType::Timestamp, Value::Timestamp(_) | Value::Int(_)) => Ok(()),
+            (field_type, other) => Err(format!(
+                "attached data `{}` is custom field column `{}` of type {}, got a {} value",
+                self.key,
+                self.column,
+                field_type.name(),
+                other.type_name()
+            )),
+        }
+    }
+}
+
+impl FieldType {
+    /// The type's name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            FieldType::Text => "text",
+            FieldType::Integer => "integer",
+            FieldType::Timestamp => "timestamp",
+        }
+    }
+}
+
+impl Value {
+    /// The value's type in messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+            Value::Int(_) => "integer",
+            Value::Float(_) => "float",
+            Value::Boolean(_) => "boolean",
+            Value::Timestamp(_) => "timestamp",
+        }
+    }
+}
+
+/// Whether attached data `key = value` can be stored: checked against its
+/// custom field when `key` is one, else as a blob value (no NaN or infinity:
+/// JSON and the databases' numeric types have none).
+pub fn check_property(
+    custom_fields: &[CustomField],
+    key: &str,
+    value: &Value,
+) -> Result<(), String> {
+    match custom_fields.iter().find(|f| f.key == key) {
+        Some(field) => field.check(value),
+        None => match value {
+            Value::Float(f) if !f.is_finite() => Err(format!(
+                "attached data `{key}`: the float {f} cannot be stored"
+            )),
+            _ => Ok(()),
+        },
+    }
+}
+
 wit_record! { "open-settings" pub struct OpenSettings {
     pub settings: Vec<(String, String)>,
     pub custom_fields: Vec<CustomField>,
@@ -140,6 +213,8 @@ wit_record! { "decision-record" pub struct DecisionRecord {
     pub now: i64,
 } }
 
+wit_variant! { "apply-outcome" pub enum ApplyOutcome { Applied, LeaseLost, Refused(String) } }
+
 wit_record! { "queue-count" pub struct QueueCount {
     pub queue: String,
     pub queued: u64,
@@ -189,14 +264,16 @@ pub trait StorageBackend: Send + Sync + Sized + 'static {
     fn submit(&self, batch: Vec<NewInteraction>) -> Result<(), StorageError>;
     /// `claim`: atomically claim interactions for a view.
     fn claim(&self, request: ClaimRequest) -> Result<Vec<Interaction>, StorageError>;
-    /// `apply`: apply decisions in one transaction.
-    fn apply(&self, batch: Vec<DecisionRecord>) -> Result<Vec<bool>, StorageError>;
+    /// `apply`: apply decisions in one transaction, one outcome per record.
+    fn apply(&self, batch: Vec<DecisionRecord>) -> Result<Vec<ApplyOutcome>, StorageError>;
     /// `get`: one interaction by id.
     fn get(&self, id: String) -> Result<Option<Interaction>, StorageError>;
     /// `counts`: interactions per queue and state.
     fn counts(&self) -> Result<Vec<QueueCount>, StorageError>;
     /// `recover-expired`: put back interactions whose lease ended.
     fn recover_expired(&self, now: i64) -> Result<Vec<Recovered>, StorageError>;
+    /// `release-leases`: put back what owners with this name prefix hold.
+    fn release_leases(&self, owner_prefix: String) -> Result<Vec<Recovered>, StorageError>;
 }
 
 /// Method numbers of the `backend` interface on the C ABI (`open` is the table's own entry).
@@ -208,6 +285,7 @@ pub mod method {
     pub const GET: u32 = 4;
     pub const COUNTS: u32 = 5;
     pub const RECOVER_EXPIRED: u32 = 6;
+    pub const RELEASE_LEASES: u32 = 7;
 }
 
 /// Decodes a request, runs the method, encodes the answer: the plugin side of `call`.
@@ -225,6 +303,7 @@ pub fn dispatch<B: StorageBackend>(
         method::GET => encode(&backend.get(decode(request).map_err(bad)?)?),
         method::COUNTS => encode(&backend.counts()?),
         method::RECOVER_EXPIRED => encode(&backend.recover_expired(decode(request).map_err(bad)?)?),
+        method::RELEASE_LEASES => encode(&backend.release_leases(decode(request).map_err(bad)?)?),
         other => {
             return Err(StorageError::permanent(format!(
                 "unknown storage method {other}"
@@ -283,7 +362,7 @@ impl StorageClient {
         self.call(method::CLAIM, request)
     }
     /// See [`StorageBackend::apply`].
-    pub fn apply(&self, batch: &[DecisionRecord]) -> Result<Vec<bool>, StorageError> {
+    pub fn apply(&self, batch: &[DecisionRecord]) -> Result<Vec<ApplyOutcome>, StorageError> {
         self.call(method::APPLY, batch)
     }
     /// See [`StorageBackend::get`].
@@ -297,6 +376,10 @@ impl StorageClient {
     /// See [`StorageBackend::recover_expired`].
     pub fn recover_expired(&self, now: i64) -> Result<Vec<Recovered>, StorageError> {
         self.call(method::RECOVER_EXPIRED, &now)
+    }
+    /// See [`StorageBackend::release_leases`].
+    pub fn release_leases(&self, owner_prefix: &str) -> Result<Vec<Recovered>, StorageError> {
+        self.call(method::RELEASE_LEASES, owner_prefix)
     }
 }
 

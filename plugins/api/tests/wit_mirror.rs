@@ -61,6 +61,7 @@ fn storage_mirrors() -> Vec<Mirror> {
         mirror_of::<ClaimRequest>(),
         mirror_of::<Outcome>(),
         mirror_of::<DecisionRecord>(),
+        mirror_of::<ApplyOutcome>(),
         mirror_of::<QueueCount>(),
         mirror_of::<Recovered>(),
         mirror_of::<ErrorKind>(),
@@ -374,7 +375,7 @@ fn checker_names_type_and_field() {
     let types = resolve.packages[package].interfaces["types"];
     let def = &resolve.types[resolve.interfaces[types].types["recovered"]];
     let shape = wit_shape(&resolve, def).expect("`recovered` is a record");
-    let problems = compare("ixn:storage@0.1.0", &wrong, &shape);
+    let problems = compare("ixn:storage@0.2.0", &wrong, &shape);
     assert_eq!(problems.len(), 1, "{problems:#?}");
     assert!(
         problems[0].contains("type `recovered`")
@@ -385,7 +386,7 @@ fn checker_names_type_and_field() {
     );
 
     wrong.shape = Shape::Variant(vec![("id".into(), None)]);
-    let problems = compare("ixn:storage@0.1.0", &wrong, &shape);
+    let problems = compare("ixn:storage@0.2.0", &wrong, &shape);
     assert!(
         problems[0].contains("WIT defines a record, the Rust mirror is a variant"),
         "{problems:#?}"
