@@ -1,6 +1,6 @@
 //! One record as one JSON line.
 //!
-//! `{"sequence":..,"event_id":..,"event_name":..,"activity":..,"endpoint":..,
+//! `{"origin":..,"sequence":..,"event_id":..,"event_name":..,"activity":..,"endpoint":..,
 //! "occurred_at":..,"interaction_id":..,"fields":{name: value}}`, keys in that
 //! order, text as UTF-8 (non-ASCII is not escaped). Field values are plain
 //! JSON: strings, numbers (timestamps as milliseconds since the epoch),
@@ -14,6 +14,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 
 #[derive(serde::Serialize)]
 struct Line<'a> {
+    origin: &'a str,
     sequence: u64,
     event_id: u32,
     event_name: &'a str,
@@ -67,6 +68,7 @@ impl Serialize for Plain<'_> {
 /// Appends `record` as one JSON line, newline included, to `out`.
 pub fn encode_into(out: &mut Vec<u8>, record: &EventRecord) -> Result<(), serde_json::Error> {
     let line = Line {
+        origin: &record.origin,
         sequence: record.sequence,
         event_id: record.event_id,
         event_name: &record.event_name,
@@ -94,6 +96,7 @@ mod tests {
             activity: "interaction".into(),
             endpoint: Some("agent".into()),
             occurred_at: 1_700_000_000_000,
+            origin: "n1:0001".into(),
             sequence: 9,
             interaction_id: None,
             fields: vec![
@@ -123,7 +126,7 @@ mod tests {
         encode_into(&mut out, &record).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "{\"sequence\":9,\"event_id\":168,\"event_name\":\"EventRejected\",\"activity\":\"interaction\",\
+            "{\"origin\":\"n1:0001\",\"sequence\":9,\"event_id\":168,\"event_name\":\"EventRejected\",\"activity\":\"interaction\",\
              \"endpoint\":\"agent\",\"occurred_at\":1700000000000,\"interaction_id\":null,\
              \"fields\":{\"Тема\":\"последнее\",\"Score\":null,\"At\":5,\"Ok\":false}}\n"
         );

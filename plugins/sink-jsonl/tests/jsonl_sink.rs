@@ -26,6 +26,7 @@ fn record(
         activity: activity.to_string(),
         endpoint: (activity == "interaction").then(|| "queue".to_string()),
         occurred_at: 1_700_000_000_000 + sequence as i64,
+        origin: "test:1".to_string(),
         sequence,
         interaction_id: interaction.map(str::to_string),
         fields: fields
@@ -128,7 +129,7 @@ fn one_json_line_per_record() {
     assert_eq!(got.len(), 2);
     assert_eq!(
         got[0],
-        "{\"sequence\":1,\"event_id\":1001,\"event_name\":\"EventPlacedInQueue\",\"activity\":\"interaction\",\
+        "{\"origin\":\"test:1\",\"sequence\":1,\"event_id\":1001,\"event_name\":\"EventPlacedInQueue\",\"activity\":\"interaction\",\
          \"endpoint\":\"queue\",\"occurred_at\":1700000000001,\"interaction_id\":\"itx-1\",\"fields\":{\
          \"Queue\":\"inbound\",\"Priority\":5,\"Weight\":0.5,\"Urgent\":true,\"ReceivedAt\":1699000000000}}"
     );
@@ -136,7 +137,7 @@ fn one_json_line_per_record() {
     assert_eq!(
         second,
         json!({
-            "sequence": 2, "event_id": 1002, "event_name": "EventAgentLogin", "activity": "agent",
+            "origin": "test:1", "sequence": 2, "event_id": 1002, "event_name": "EventAgentLogin", "activity": "agent",
             "endpoint": null, "occurred_at": 1_700_000_000_002i64, "interaction_id": null, "fields": {}
         })
     );
@@ -214,7 +215,11 @@ fn an_unfinished_last_line_is_closed_on_open() {
     let got = lines(&path);
     assert_eq!(got.len(), 3);
     assert_eq!(got[1], "{\"sequence\":2,\"ev");
-    assert!(got[2].starts_with("{\"sequence\":3,"), "{}", got[2]);
+    assert!(
+        got[2].starts_with("{\"origin\":\"test:1\",\"sequence\":3,"),
+        "{}",
+        got[2]
+    );
 }
 
 #[test]

@@ -31,21 +31,6 @@ impl Dialect {
         }
     }
 
-    /// Whether a database error code means "try again later" (busy, locked, I/O, disk full).
-    pub fn is_retriable_code(self, code: &str) -> bool {
-        match self {
-            Dialect::Sqlite => {
-                // Extended result codes: the primary code is the low byte.
-                const BUSY: i64 = 5;
-                const LOCKED: i64 = 6;
-                const IOERR: i64 = 10;
-                const FULL: i64 = 13;
-                code.parse::<i64>()
-                    .is_ok_and(|c| matches!(c & 0xff, BUSY | LOCKED | IOERR | FULL))
-            }
-        }
-    }
-
     /// A quoted identifier.
     pub fn ident(self, name: &str) -> String {
         match self {
@@ -76,13 +61,15 @@ impl Dialect {
             Dialect::Sqlite => format!(
                 "CREATE TABLE IF NOT EXISTS {name} (\
                  id INTEGER PRIMARY KEY, \
-                 sequence INTEGER NOT NULL UNIQUE, \
+                 origin TEXT NOT NULL, \
+                 sequence INTEGER NOT NULL, \
                  event_id INTEGER NOT NULL, \
                  event_name TEXT NOT NULL, \
                  endpoint TEXT, \
                  occurred_at INTEGER NOT NULL, \
                  interaction_id TEXT, \
-                 attributes TEXT NOT NULL)"
+                 attributes TEXT NOT NULL, \
+                 UNIQUE (origin, sequence))"
             ),
         };
         if table == Table::Interaction {
@@ -127,8 +114,25 @@ impl Dialect {
         )
     }
 
+    /// Renames a table of the first layout (a `sequence` unique on its own,
+    /// no `origin`) out of the way, keeping its rows, and drops its index so
+    /// that the new table gets its own.
+    pub fn set_aside_v1(self, schema: Option<&str>, table: Table) -> String {
+        let index = self.ident(&format!("{}_interaction_id", table.name()));
+        let index = match schema {
+            Some(schema) => format!("{}.{index}", self.ident(schema)),
+            None => index,
+        };
+        format!(
+            "DROP INDEX IF EXISTS {index}; ALTER TABLE {} RENAME TO {}",
+            self.table(schema, table),
+            self.ident(&format!("{}_v1", table.name()))
+        )
+    }
+
     /// A multi-row insert of `rows` rows into the base columns and `custom`
-    /// columns, skipping rows whose `sequence` is already stored.
+    /// columns, skipping rows whose (`origin`, `sequence`) is already stored:
+    /// the same event sent again (a batch retried after an unacknowledged commit).
     pub fn insert(
         self,
         schema: Option<&str>,
@@ -203,9 +207,9 @@ mod tests {
         }];
         assert_eq!(
             d.insert(None, Table::Agent, &custom, 2),
-            "INSERT OR IGNORE INTO \"rpt_agent\" (\"sequence\", \"event_id\", \"event_name\", \"endpoint\", \
+            "INSERT OR IGNORE INTO \"rpt_agent\" (\"origin\", \"sequence\", \"event_id\", \"event_name\", \"endpoint\", \
              \"occurred_at\", \"interaction_id\", \"attributes\", \"segment\") VALUES \
-             (?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?)"
+             (?, ?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
         assert_eq!(
             d.delete_interactions(None, Table::Interaction, 2),
@@ -224,16 +228,5 @@ mod tests {
                 .contains("CREATE INDEX IF NOT EXISTS")
         );
         assert!(!d.create_table(None, Table::Agent).contains("CREATE INDEX"));
-    }
-
-    #[test]
-    fn retriable_codes() {
-        let d = Dialect::Sqlite;
-        for code in ["5", "6", "10", "13", "261", "517", "3338"] {
-            assert!(d.is_retriable_code(code), "{code}");
-        }
-        for code in ["1", "19", "2067", "14", "x"] {
-            assert!(!d.is_retriable_code(code), "{code}");
-        }
     }
 }

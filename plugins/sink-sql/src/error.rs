@@ -2,47 +2,32 @@
 
 use ixn_plugin_api::sink::SinkError;
 
-use crate::dialect::Dialect;
-
-/// Classifies a database error: busy, locked, I/O and connection trouble are
-/// retriable (the logger keeps the batch and tries again), the rest permanent.
-/// The message says what was being done.
-pub fn classify(dialect: Dialect, doing: &str, error: sqlx::Error) -> SinkError {
-    let retriable = match &error {
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|code| dialect.is_retriable_code(&code)),
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::WorkerCrashed => true,
-        _ => false,
-    };
+/// Classifies a database error with the rule every SQL plugin shares
+/// ([`ixn_sql::classify`]): busy, locked, full, read-only, I/O and connection
+/// trouble are retriable (the logger keeps the batch and tries again), the
+/// rest permanent. The message says what was being done.
+pub fn classify(doing: &str, error: sqlx::Error) -> SinkError {
     let message = format!("sql sink: {doing}: {error}");
-    if retriable {
-        SinkError::retriable(message)
-    } else {
-        SinkError::permanent(message)
+    match ixn_sql::classify(&error) {
+        ixn_sql::Retry::Later => SinkError::retriable(message),
+        ixn_sql::Retry::Never => SinkError::permanent(message),
     }
 }
 
 /// A `map_err` adapter for [`classify`] with a lazily built description.
-pub fn db_error(
-    dialect: Dialect,
-    doing: impl FnOnce() -> String,
-) -> impl FnOnce(sqlx::Error) -> SinkError {
-    move |error| classify(dialect, &doing(), error)
+pub fn db_error(doing: impl FnOnce() -> String) -> impl FnOnce(sqlx::Error) -> SinkError {
+    move |error| classify(&doing(), error)
 }
 
 /// Adds what was being done to a database result.
 pub trait Context<T> {
     /// Classifies the error with a fixed description.
-    fn context(self, dialect: Dialect, doing: &str) -> Result<T, SinkError>;
+    fn context(self, doing: &str) -> Result<T, SinkError>;
 }
 
 impl<T> Context<T> for Result<T, sqlx::Error> {
-    fn context(self, dialect: Dialect, doing: &str) -> Result<T, SinkError> {
-        self.map_err(|e| classify(dialect, doing, e))
+    fn context(self, doing: &str) -> Result<T, SinkError> {
+        self.map_err(|e| classify(doing, e))
     }
 }
 
@@ -52,9 +37,9 @@ mod tests {
     use ixn_plugin_api::sink::ErrorKind;
 
     #[test]
-    fn kinds() {
+    fn kinds_and_context() {
         let io = sqlx::Error::Io(std::io::Error::other("disk gone"));
-        let e = classify(Dialect::Sqlite, "inserting", io);
+        let e = classify("inserting", io);
         assert_eq!(e.kind, ErrorKind::Retriable);
         assert!(
             e.message.contains("inserting") && e.message.contains("disk gone"),
@@ -62,15 +47,7 @@ mod tests {
             e.message
         );
         assert_eq!(
-            classify(Dialect::Sqlite, "x", sqlx::Error::PoolTimedOut).kind,
-            ErrorKind::Retriable
-        );
-        assert_eq!(
-            classify(Dialect::Sqlite, "x", sqlx::Error::PoolClosed).kind,
-            ErrorKind::Permanent
-        );
-        assert_eq!(
-            classify(Dialect::Sqlite, "x", sqlx::Error::RowNotFound).kind,
+            classify("x", sqlx::Error::PoolClosed).kind,
             ErrorKind::Permanent
         );
     }

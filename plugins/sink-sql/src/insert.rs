@@ -2,7 +2,8 @@
 //! one transaction with multi-row inserts, then stopped interactions are deleted.
 
 use ixn_plugin_api::sink::{EventRecord, SinkError, Value};
-use sqlx::{Sqlite, SqlitePool};
+use ixn_sql::WriteTx;
+use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 
 use crate::dialect::Dialect;
 use crate::error::{Context, db_error};
@@ -80,6 +81,7 @@ fn row(record: EventRecord, custom: &[CustomColumn]) -> Result<Vec<Cell>, SinkEr
         ))
     })?;
     let mut cells = Vec::with_capacity(INSERT_COLUMNS.len() + custom.len());
+    cells.push(Cell::Text(record.origin));
     cells.push(Cell::Int(sequence));
     cells.push(Cell::Int(i64::from(record.event_id)));
     cells.push(Cell::Text(record.event_name));
@@ -153,11 +155,24 @@ pub async fn write(
     settings: &Settings,
     prepared: Prepared,
 ) -> Result<(), SinkError> {
-    let schema = settings.schema.as_deref();
-    let mut tx = pool
-        .begin_with(dialect.begin_write())
+    let mut tx = WriteTx::begin(pool, dialect.begin_write())
         .await
-        .context(dialect, "starting the write transaction")?;
+        .context("starting the write transaction")?;
+    let written = insert(tx.conn(), dialect, settings, prepared).await;
+    tx.finish(written, |e| {
+        crate::error::classify("committing the write transaction", e)
+    })
+    .await
+}
+
+async fn insert(
+    conn: &mut SqliteConnection,
+    dialect: Dialect,
+    settings: &Settings,
+    prepared: Prepared,
+) -> Result<(), SinkError> {
+    let schema = settings.schema.as_deref();
+    let mut duplicates = 0;
     for (table, rows) in Table::ALL.into_iter().zip(prepared.rows) {
         if rows.is_empty() {
             continue;
@@ -174,12 +189,14 @@ pub async fn write(
             for cell in chunk.into_iter().flatten() {
                 query = bind(query, cell);
             }
-            query
-                .execute(&mut *tx)
+            let inserted = query
+                .execute(&mut *conn)
                 .await
-                .map_err(db_error(dialect, || {
+                .map_err(db_error(|| {
                     format!("inserting {count} rows into {}", table.name())
-                }))?;
+                }))?
+                .rows_affected();
+            duplicates += (count as u64).saturating_sub(inserted);
         }
     }
     for ids in prepared
@@ -191,20 +208,23 @@ pub async fn write(
         for id in ids {
             query = query.bind(id.clone());
         }
-        query
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error(dialect, || {
-                format!(
-                    "deleting the rows of {} stopped interactions from {}",
-                    ids.len(),
-                    Table::Interaction.name()
-                )
-            }))?;
+        query.execute(&mut *conn).await.map_err(db_error(|| {
+            format!(
+                "deleting the rows of {} stopped interactions from {}",
+                ids.len(),
+                Table::Interaction.name()
+            )
+        }))?;
     }
-    tx.commit()
-        .await
-        .context(dialect, "committing the write transaction")
+    if duplicates > 0 {
+        // Events stored before (same origin and sequence): a batch sent again
+        // after a commit whose answer was lost. Nothing is lost; say so.
+        tracing::info!(
+            duplicates,
+            "sql sink: events already stored were not stored twice."
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

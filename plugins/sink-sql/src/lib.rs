@@ -105,13 +105,18 @@ where
     })?
 }
 
-async fn connect(settings: &Settings, dialect: Dialect) -> Result<SqlitePool, SinkError> {
+async fn connect(settings: &Settings) -> Result<SqlitePool, SinkError> {
     let options = SqliteConnectOptions::new()
         .filename(&settings.path)
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(BUSY_TIMEOUT);
+    // SQLite's page size is 4096 bytes unless the file says otherwise: 256 pages a MiB.
+    let options = match settings.max_size_mb {
+        0 => options,
+        mb => options.pragma("max_page_count", mb.saturating_mul(256).to_string()),
+    };
     SqlitePoolOptions::new()
         // SQLite has one writer at a time; one connection keeps the sink from
         // queueing behind itself on the database lock.
@@ -122,10 +127,10 @@ async fn connect(settings: &Settings, dialect: Dialect) -> Result<SqlitePool, Si
         .max_lifetime(None)
         .connect_with(options)
         .await
-        .context(
-            dialect,
-            &format!("opening SQLite database `{}`", settings.path.display()),
-        )
+        .context(&format!(
+            "opening SQLite database `{}`",
+            settings.path.display()
+        ))
 }
 
 /// Refuses a database path whose directory is missing, with a clearer message than SQLite's.
@@ -157,7 +162,7 @@ impl Sink for SqlSink {
             .map_err(|e| SinkError::permanent(format!("sql sink: starting its runtime: {e}")))?;
         let task_settings = Arc::clone(&settings);
         let opened = run_on(&runtime, async move {
-            let pool = connect(&task_settings, dialect).await?;
+            let pool = connect(&task_settings).await?;
             match schema::ensure(&pool, dialect, &task_settings).await {
                 Ok(()) => Ok(pool),
                 Err(e) => {

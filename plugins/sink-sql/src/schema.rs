@@ -11,8 +11,9 @@ use crate::settings::Settings;
 use ixn_plugin_api::sink::SinkError;
 
 /// The columns every table has, in order; `id` is filled by the database.
-pub const BASE_COLUMNS: [&str; 8] = [
+pub const BASE_COLUMNS: [&str; 9] = [
     "id",
+    "origin",
     "sequence",
     "event_id",
     "event_name",
@@ -23,7 +24,8 @@ pub const BASE_COLUMNS: [&str; 8] = [
 ];
 
 /// The base columns an insert fills (all but `id`).
-pub const INSERT_COLUMNS: [&str; 7] = [
+pub const INSERT_COLUMNS: [&str; 8] = [
+    "origin",
     "sequence",
     "event_id",
     "event_name",
@@ -89,16 +91,25 @@ pub async fn ensure(
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
             .execute(pool)
             .await
-            .map_err(db_error(dialect, || {
-                format!("creating table {}", table.name())
-            }))?;
-        let existing: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(dialect.list_columns()))
-            .bind(table.name())
-            .fetch_all(pool)
-            .await
-            .map_err(db_error(dialect, || {
-                format!("reading the columns of {}", table.name())
-            }))?;
+            .map_err(db_error(|| format!("creating table {}", table.name())))?;
+        let mut existing = columns(pool, dialect, table).await?;
+        if !existing.iter().any(|c| c == "origin") {
+            // A table of the first layout, whose `sequence` alone was unique:
+            // the events of a restarted host would be ignored there. Keep its
+            // rows under another name and start the table anew.
+            tracing::warn!(table = table.name(), kept_as = %format!("{}_v1", table.name()), "Reporting table of the first layout set aside; its rows are kept.");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(dialect.set_aside_v1(schema, table)))
+                .execute(pool)
+                .await
+                .map_err(db_error(|| {
+                    format!("setting aside {} of the first layout", table.name())
+                }))?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(dialect.create_table(schema, table)))
+                .execute(pool)
+                .await
+                .map_err(db_error(|| format!("creating table {}", table.name())))?;
+            existing = columns(pool, dialect, table).await?;
+        }
         for column in settings.custom_columns(table) {
             if existing
                 .iter()
@@ -112,12 +123,27 @@ pub async fn ensure(
             ))
             .execute(pool)
             .await
-            .map_err(db_error(dialect, || {
+            .map_err(db_error(|| {
                 format!("adding column {} to {}", column.column, table.name())
             }))?;
         }
     }
     Ok(())
+}
+
+/// The column names of a table.
+async fn columns(
+    pool: &SqlitePool,
+    dialect: Dialect,
+    table: Table,
+) -> Result<Vec<String>, SinkError> {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(dialect.list_columns()))
+        .bind(table.name())
+        .fetch_all(pool)
+        .await
+        .map_err(db_error(|| {
+            format!("reading the columns of {}", table.name())
+        }))
 }
 
 /// Rows in the four tables together.
@@ -131,7 +157,7 @@ pub async fn count(
     ))
     .fetch_one(pool)
     .await
-    .context(dialect, "counting stored rows")?;
+    .context("counting stored rows")?;
     u64::try_from(total).map_err(|_| {
         SinkError::permanent(format!(
             "counting stored rows: the database answered {total}"

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `path` | the SQLite database file (required; created if missing, its directory must exist) |
 //! | `schema-name` | the original's schema option; on SQLite only empty or `main` |
+//! | `max-size-mb` | the most the database file may grow to, in MiB; 0 (default) sets no limit. A full database is a retriable error: the logger keeps the batch until there is room |
 //! | `delete-on-stop` | `true` (default) or `false`: delete an interaction's rows when its `EventProcessingStopped` is stored |
 //! | `itx-custom-data.<Key>` | `field;type;length` for events of activity `interaction` (`rpt_interaction`) |
 //! | `agent-custom-data.<Key>` | the same for activity `agent` (`rpt_agent`) |
@@ -64,6 +65,8 @@ pub struct Settings {
     pub schema: Option<String>,
     /// Whether an interaction's rows go when its processing stops.
     pub delete_on_stop: bool,
+    /// The file's size limit in MiB; 0 for none.
+    pub max_size_mb: u64,
     /// Custom columns per table, in [`Table::ALL`] order.
     pub custom: [Vec<CustomColumn>; 4],
 }
@@ -79,6 +82,7 @@ impl Settings {
         let mut path = None;
         let mut schema = None;
         let mut delete_on_stop = true;
+        let mut max_size_mb = 0;
         let mut custom: [Vec<CustomColumn>; 4] = Default::default();
         for (key, value) in pairs {
             match key.as_str() {
@@ -90,6 +94,13 @@ impl Settings {
                 }
                 "schema-name" => schema = parse_schema(value)?,
                 "delete-on-stop" => delete_on_stop = parse_bool(key, value)?,
+                "max-size-mb" => {
+                    max_size_mb = value.trim().parse().map_err(|_| {
+                        bad(format!(
+                            "`{key}` is `{value}`, expected a whole number of MiB"
+                        ))
+                    })?;
+                }
                 _ => {
                     let Some((table, data_key)) = custom_key(key) else {
                         return Err(bad(format!("unknown setting `{key}`")));
@@ -105,6 +116,7 @@ impl Settings {
             path,
             schema,
             delete_on_stop,
+            max_size_mb,
             custom,
         })
     }

@@ -51,6 +51,7 @@ fn record(
         activity: activity.to_string(),
         endpoint: (activity == "interaction").then(|| "queue".to_string()),
         occurred_at: 1_700_000_000_000 + sequence as i64,
+        origin: "test:1".to_string(),
         sequence,
         interaction_id: interaction.map(str::to_string),
         fields: fields
@@ -483,6 +484,141 @@ fn large_batches_are_chunked() {
         count(&path, "SELECT SUM(b) FROM rpt_interaction"),
         (1..=5_000i64).filter(|i| i % 4 != 0).sum::<i64>()
     );
+}
+
+/// Issue 6: a restarted host numbers its events from 1 again; they have
+/// another origin and must all be stored, none ignored as a duplicate.
+#[test]
+fn events_of_a_restarted_host_are_all_stored() {
+    let (_dir, path) = temp_db();
+    let run = |origin: &str| -> Vec<EventRecord> {
+        (1..=100)
+            .map(|i| {
+                let mut r = record(i, "EventPlacedInQueue", "interaction", Some("x"), &[]);
+                r.origin = origin.to_string();
+                r
+            })
+            .collect()
+    };
+    let sink = open(&path, &[("delete-on-stop", "false")]);
+    sink.write(run("node-1:first")).unwrap();
+    drop(sink);
+    let sink = open(&path, &[("delete-on-stop", "false")]);
+    sink.write(run("node-1:second")).unwrap();
+    sink.write(run("node-2:first")).unwrap();
+    assert_eq!(sink.stored_count().unwrap(), Some(300));
+    assert_eq!(
+        count(
+            &path,
+            "SELECT COUNT(DISTINCT origin || '/' || sequence) FROM rpt_interaction"
+        ),
+        300
+    );
+}
+
+/// A reporting database of the first layout (`sequence` unique on its own)
+/// is set aside with its rows, and the new table takes events of any origin.
+#[test]
+fn a_table_of_the_first_layout_is_kept_aside() {
+    let (_dir, path) = temp_db();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut conn = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE rpt_interaction (id INTEGER PRIMARY KEY, sequence INTEGER NOT NULL UNIQUE, \
+             event_id INTEGER NOT NULL, event_name TEXT NOT NULL, endpoint TEXT, occurred_at INTEGER NOT NULL, \
+             interaction_id TEXT, attributes TEXT NOT NULL); \
+             CREATE INDEX rpt_interaction_interaction_id ON rpt_interaction (interaction_id); \
+             INSERT INTO rpt_interaction (sequence, event_id, event_name, occurred_at, attributes) \
+             VALUES (1, 159, 'EventPlacedInQueue', 1, '{}'), (2, 159, 'EventPlacedInQueue', 2, '{}');",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    });
+    let sink = open(&path, &[("delete-on-stop", "false")]);
+    sink.write(vec![record(1, "EventHeld", "interaction", Some("a"), &[])])
+        .unwrap();
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM rpt_interaction_v1"), 2);
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM rpt_interaction"), 1);
+    assert_eq!(
+        count(
+            &path,
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'rpt_interaction'"
+        ),
+        2,
+        "the new table has its interaction_id index (and its unique one)"
+    );
+}
+
+/// Issue 6: a full database made the sink's pooled connection answer every
+/// later write with "attempted to call begin_with at non-zero transaction
+/// depth", classified permanent: every batch after was dropped. Full is
+/// retriable now, and once there is room the same sink writes again.
+#[test]
+fn a_full_database_is_retriable_and_writes_resume_when_there_is_room() {
+    let (_dir, path) = temp_db();
+    let sink = open(&path, &[("max-size-mb", "1"), ("delete-on-stop", "false")]);
+    let big = "x".repeat(2000);
+    let mut stored = 0;
+    let mut sequence = 0;
+    let full = loop {
+        let batch: Vec<EventRecord> = (0..50)
+            .map(|_| {
+                sequence += 1;
+                record(
+                    sequence,
+                    "EventHeld",
+                    "interaction",
+                    Some("a"),
+                    &[("Big", str_value(&big))],
+                )
+            })
+            .collect();
+        match sink.write(batch) {
+            Ok(()) => stored += 50,
+            Err(e) => break e,
+        }
+        assert!(stored < 10_000, "a 1 MiB database never filled");
+    };
+    assert_eq!(full.kind, ErrorKind::Retriable, "{}", full.message);
+    assert!(full.message.contains("full"), "{}", full.message);
+    assert_eq!(sink.stored_count().unwrap(), Some(stored));
+
+    // Make room from outside, as an operator would: the same sink writes again.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut conn = SqliteConnectOptions::new()
+            .filename(&path)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::raw_sql("DELETE FROM rpt_interaction WHERE id % 2 = 0")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    });
+    let left = sink.stored_count().unwrap().unwrap();
+    sink.write(vec![record(
+        sequence + 1,
+        "EventHeld",
+        "interaction",
+        Some("a"),
+        &[],
+    )])
+    .unwrap();
+    assert_eq!(sink.stored_count().unwrap(), Some(left + 1));
 }
 
 #[test]

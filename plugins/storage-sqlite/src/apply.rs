@@ -1,112 +1,167 @@
 //! `apply`: decisions of BP plugins on claimed interactions.
 
-use ixn_plugin_api::storage::{DecisionRecord, Outcome, StorageError};
-use sqlx::Row;
+use ixn_plugin_api::storage::{ApplyOutcome, DecisionRecord, Outcome, StorageError};
+use ixn_sql::WriteTx;
+use sqlx::{Row, SqliteConnection};
 
-use crate::error::{context, db_with};
+use crate::error::db_with;
 use crate::properties::{apply_changes, decode_blob, encode_blob};
-use crate::schema::BLOB_COLUMN;
+use crate::schema::{BLOB_COLUMN, STOPPED_COUNTS};
 use crate::sql::{SqlBuilder, quote};
 use crate::store::{BEGIN_WRITE, Store};
 
 impl Store {
-    /// Applies the batch in one transaction. A record whose `owner` no longer
-    /// holds the lease (or whose interaction is gone) changes nothing and
-    /// yields `false`. A property change that breaks a custom field's type or
-    /// length fails the whole batch.
+    /// Applies the batch in one transaction and answers one outcome per
+    /// record: a record whose `owner` no longer holds the lease (or whose
+    /// interaction is gone) is `LeaseLost`, one whose property changes break a
+    /// custom field is `Refused` with the reason; neither changes anything,
+    /// and neither stops the rest of the batch. Only a database failure fails
+    /// the whole batch.
     pub(crate) async fn apply(
         &self,
         batch: Vec<DecisionRecord>,
-    ) -> Result<Vec<bool>, StorageError> {
+    ) -> Result<Vec<ApplyOutcome>, StorageError> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self
-            .pool
-            .begin_with(BEGIN_WRITE)
+        let mut tx = WriteTx::begin(&self.pool, BEGIN_WRITE)
             .await
             .map_err(db_with("apply decisions: begin"))?;
-        let mut results = Vec::with_capacity(batch.len());
+        let mut outcomes = Ok(Vec::with_capacity(batch.len()));
         for rec in batch {
-            let what = format!("apply decision to interaction `{}`", rec.id);
-            let row = sqlx::query("SELECT \"lease_owner\", \"flexible_properties\" FROM \"interactions\" WHERE \"id\" = ?")
-                .bind(rec.id.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_with(&what))?;
-            let Some(row) = row else {
-                results.push(false);
-                continue;
-            };
-            let owner: Option<String> = row.try_get("lease_owner").map_err(db_with(&what))?;
-            if owner.as_deref() != Some(rec.owner.as_str()) {
-                results.push(false);
-                continue;
-            }
-
-            let mut update = SqlBuilder::new("UPDATE \"interactions\" SET ");
-            match rec.outcome {
-                Outcome::MoveToQueue(queue) => {
-                    if queue.is_empty() {
-                        return Err(StorageError::permanent(format!(
-                            "{what}: move to an empty queue name"
-                        )));
+            match self.apply_one(tx.conn(), rec).await {
+                Ok(outcome) => {
+                    if let Ok(o) = &mut outcomes {
+                        o.push(outcome);
                     }
-                    update
-                        .push("\"queue\" = ")
-                        .param(queue)
-                        .push(", \"state\" = 0, \"placed_in_queue_at\" = ")
-                        .param(rec.now)
-                        .push(", \"moved_to_queue_at\" = COALESCE(\"moved_to_queue_at\", ")
-                        .param(rec.now)
-                        .push("), \"scheduled_at\" = NULL");
                 }
-                Outcome::Stop(reason) => {
-                    update
-                        .push("\"stopped_at\" = ")
-                        .param(rec.now)
-                        .push(", \"stop_reason\" = ")
-                        .param(reason);
-                    update.push(", \"state\" = 0");
-                }
-                Outcome::Release(at) => {
-                    update.push("\"state\" = 0, \"scheduled_at\" = ").param(at);
+                Err(e) => {
+                    outcomes = Err(e);
+                    break;
                 }
             }
-            update.push(", \"lease_owner\" = NULL, \"lease_until\" = NULL");
-
-            // The blob is only read and rewritten when attached data changes.
-            if !rec.set_properties.is_empty() || !rec.remove_properties.is_empty() {
-                let bytes: Option<Vec<u8>> = row.try_get(BLOB_COLUMN).map_err(db_with(&what))?;
-                let mut blob = decode_blob(bytes.as_deref())
-                    .map_err(|m| StorageError::permanent(format!("{what}: {m}")))?;
-                let columns = apply_changes(
-                    &self.schema,
-                    &mut blob,
-                    rec.set_properties,
-                    rec.remove_properties,
-                )
-                .map_err(context(&what))?;
-                update
-                    .push(", \"flexible_properties\" = ")
-                    .param(encode_blob(&blob)?);
-                for (i, value) in columns {
-                    update
-                        .push(&format!(", {} = ", quote(&self.schema.custom[i].column)))
-                        .param(value);
-                }
-            }
-            update.push(" WHERE \"id\" = ").param(rec.id);
-            update
-                .build()
-                .execute(&mut *tx)
-                .await
-                .map_err(db_with(&what))?;
-            results.push(true);
         }
-        tx.commit()
+        tx.finish(outcomes, db_with("apply decisions: commit"))
             .await
-            .map_err(db_with("apply decisions: commit"))?;
-        Ok(results)
     }
+
+    async fn apply_one(
+        &self,
+        conn: &mut SqliteConnection,
+        rec: DecisionRecord,
+    ) -> Result<ApplyOutcome, StorageError> {
+        let what = format!("apply decision to interaction `{}`", rec.id);
+        let row = sqlx::query(
+            "SELECT \"lease_owner\", \"queue\", \"flexible_properties\" FROM \"interactions\" WHERE \"id\" = ?",
+        )
+        .bind(rec.id.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_with(&what))?;
+        let Some(row) = row else {
+            return Ok(ApplyOutcome::LeaseLost);
+        };
+        let owner: Option<String> = row.try_get("lease_owner").map_err(db_with(&what))?;
+        if owner.as_deref() != Some(rec.owner.as_str()) {
+            return Ok(ApplyOutcome::LeaseLost);
+        }
+        let queue: String = row.try_get("queue").map_err(db_with(&what))?;
+
+        let mut update = SqlBuilder::new("UPDATE \"interactions\" SET ");
+        let stopped = matches!(rec.outcome, Outcome::Stop(_));
+        match rec.outcome {
+            Outcome::MoveToQueue(queue) => {
+                if queue.is_empty() {
+                    return Ok(ApplyOutcome::Refused(
+                        "the decision moves to an empty queue name".into(),
+                    ));
+                }
+                update
+                    .push("\"queue\" = ")
+                    .param(queue)
+                    .push(", \"state\" = 0, \"placed_in_queue_at\" = ")
+                    .param(rec.now)
+                    .push(", \"moved_to_queue_at\" = COALESCE(\"moved_to_queue_at\", ")
+                    .param(rec.now)
+                    .push("), \"scheduled_at\" = NULL");
+            }
+            Outcome::Stop(reason) => {
+                update
+                    .push("\"stopped_at\" = ")
+                    .param(rec.now)
+                    .push(", \"stop_reason\" = ")
+                    .param(reason);
+                update.push(", \"state\" = 0");
+            }
+            Outcome::Release(at) => {
+                update.push("\"state\" = 0, \"scheduled_at\" = ").param(at);
+            }
+        }
+        update.push(", \"lease_owner\" = NULL, \"lease_until\" = NULL");
+
+        // The blob is only read and rewritten when attached data changes.
+        if !rec.set_properties.is_empty() || !rec.remove_properties.is_empty() {
+            let bytes: Option<Vec<u8>> = row.try_get(BLOB_COLUMN).map_err(db_with(&what))?;
+            let mut blob = match decode_blob(bytes.as_deref()) {
+                Ok(blob) => blob,
+                Err(m) => return Ok(ApplyOutcome::Refused(m)),
+            };
+            let columns = match apply_changes(
+                &self.schema,
+                &mut blob,
+                rec.set_properties,
+                rec.remove_properties,
+            ) {
+                Ok(columns) => columns,
+                // A value this record carries breaks a custom field: refuse this record only.
+                Err(e) => return Ok(ApplyOutcome::Refused(e.message)),
+            };
+            update
+                .push(", \"flexible_properties\" = ")
+                .param(encode_blob(&blob)?);
+            for (i, value) in columns {
+                update
+                    .push(&format!(", {} = ", quote(&self.schema.custom[i].column)))
+                    .param(value);
+            }
+        }
+        update.push(" WHERE \"id\" = ").param(rec.id);
+        if let Err(e) = update.build().execute(&mut *conn).await {
+            // A constraint this one row breaks refuses the row (SQLite undid the
+            // statement, the transaction goes on); anything else fails the batch.
+            use sqlx::error::ErrorKind as K;
+            let broken_constraint = e.as_database_error().is_some_and(|d| {
+                matches!(
+                    d.kind(),
+                    K::UniqueViolation
+                        | K::ForeignKeyViolation
+                        | K::NotNullViolation
+                        | K::CheckViolation
+                )
+            });
+            return if broken_constraint {
+                Ok(ApplyOutcome::Refused(e.to_string()))
+            } else {
+                Err(crate::error::db(&what, e))
+            };
+        }
+        if stopped {
+            count_stopped(conn, &queue).await.map_err(db_with(&what))?;
+        }
+        Ok(ApplyOutcome::Applied)
+    }
+}
+
+/// One more interaction stopped in `queue`: the per-queue count that keeps
+/// `counts` from scanning every stopped interaction ever stored.
+async fn count_stopped(conn: &mut SqliteConnection, queue: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {} (\"queue\", \"stopped\") VALUES (?, 1) \
+         ON CONFLICT (\"queue\") DO UPDATE SET \"stopped\" = \"stopped\" + 1",
+        quote(STOPPED_COUNTS)
+    )))
+    .bind(queue)
+    .execute(conn)
+    .await
+    .map(|_| ())
 }

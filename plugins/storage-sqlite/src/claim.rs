@@ -1,6 +1,8 @@
 //! `claim`: atomically hand queued interactions of a queue to one owner.
 
 use ixn_plugin_api::storage::{ClaimRequest, Interaction, StorageError};
+use ixn_sql::WriteTx;
+use sqlx::SqliteConnection;
 
 use crate::condition::{render_condition, render_order};
 use crate::error::{context, db_with};
@@ -43,21 +45,31 @@ impl Store {
             .push(" LIMIT ")
             .param(i64::from(req.limit));
 
-        let mut tx = self
-            .pool
-            .begin_with(BEGIN_WRITE)
+        let mut tx = WriteTx::begin(&self.pool, BEGIN_WRITE)
             .await
             .map_err(db_with(format!("{what}: begin")))?;
+        let leased = self.lease(tx.conn(), select, &req, &what).await;
+        tx.finish(leased, db_with(format!("{what}: commit"))).await
+    }
+
+    /// Selects and leases in the caller's transaction; answers the claimed rows as they are now.
+    async fn lease(
+        &self,
+        conn: &mut SqliteConnection,
+        select: SqlBuilder,
+        req: &ClaimRequest,
+        what: &str,
+    ) -> Result<Vec<Interaction>, StorageError> {
         let rows = select
             .build()
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut *conn)
             .await
-            .map_err(db_with(&what))?;
+            .map_err(db_with(what))?;
         let mut claimed = rows
             .iter()
             .map(|r| row::interaction(r, &self.schema))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(context(&what))?;
+            .map_err(context(what))?;
         let lease_until = req.now.saturating_add(i64::from(req.lease_ms));
         for chunk in claimed.chunks(UPDATE_CHUNK) {
             let mut update = SqlBuilder::new("UPDATE \"interactions\" SET \"state\" = ");
@@ -77,13 +89,10 @@ impl Store {
             update.push(")");
             update
                 .build()
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await
                 .map_err(db_with(format!("{what}: lease")))?;
         }
-        tx.commit()
-            .await
-            .map_err(db_with(format!("{what}: commit")))?;
         for i in &mut claimed {
             i.state = req.state;
             i.lease_owner = Some(req.owner.clone());

@@ -4,25 +4,6 @@ use std::fmt::Display;
 
 use ixn_plugin_api::storage::StorageError;
 
-// Primary SQLite result codes (the low byte of an extended code) that mean
-// "try again later": another connection holds a lock, or the disk failed.
-const SQLITE_BUSY: i32 = 5;
-const SQLITE_LOCKED: i32 = 6;
-const SQLITE_IOERR: i32 = 10;
-
-/// Whether a sqlx error is worth retrying: busy or locked database, I/O
-/// failure, or no pooled connection free in time.
-pub(crate) fn is_retriable(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Database(d) => d
-            .code()
-            .and_then(|c| c.parse::<i32>().ok())
-            .is_some_and(|c| matches!(c & 0xff, SQLITE_BUSY | SQLITE_LOCKED | SQLITE_IOERR)),
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
-        _ => false,
-    }
-}
-
 /// Whether a sqlx error is a UNIQUE or PRIMARY KEY violation.
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     e.as_database_error()
@@ -30,13 +11,14 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
 }
 
 /// A [`StorageError`] for a failed database operation: `context` says what
-/// failed (`claim from queue `X``), the kind follows [`is_retriable`].
+/// failed (`claim from queue `X``), the kind follows the one classification
+/// all SQL plugins share ([`ixn_sql::classify`]): a busy, locked, full or
+/// read-only database is retriable (the API answers 503), the rest permanent.
 pub(crate) fn db(context: impl Display, e: sqlx::Error) -> StorageError {
     let message = format!("{context}: {e}");
-    if is_retriable(&e) {
-        StorageError::retriable(message)
-    } else {
-        StorageError::permanent(message)
+    match ixn_sql::classify(&e) {
+        ixn_sql::Retry::Later => StorageError::retriable(message),
+        ixn_sql::Retry::Never => StorageError::permanent(message),
     }
 }
 

@@ -36,4 +36,37 @@ impl Store {
         recovered.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(recovered)
     }
+
+    /// Every live interaction leased by an owner whose name starts with
+    /// `prefix` is queued again at once (a host shutting down gives back what
+    /// it still holds). Not counted as a lease expiry.
+    pub(crate) async fn release_leases(
+        &self,
+        prefix: String,
+    ) -> Result<Vec<Recovered>, StorageError> {
+        let what = format!("release the leases of `{prefix}*`");
+        // substr, not LIKE: an owner name may hold `%` or `_`.
+        let rows = sqlx::query(
+            "UPDATE \"interactions\"
+                SET \"state\" = 0, \"lease_owner\" = NULL, \"lease_until\" = NULL
+              WHERE \"lease_owner\" IS NOT NULL AND substr(\"lease_owner\", 1, length(?1)) = ?1
+                AND \"stopped_at\" IS NULL
+              RETURNING \"id\", \"queue\"",
+        )
+        .bind(prefix.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_with(&what))?;
+        let mut released = rows
+            .iter()
+            .map(|r| {
+                Ok(Recovered {
+                    id: r.try_get("id").map_err(db_with(&what))?,
+                    queue: r.try_get("queue").map_err(db_with(&what))?,
+                })
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        released.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(released)
+    }
 }

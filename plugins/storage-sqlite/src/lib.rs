@@ -34,8 +34,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use ixn_plugin_api::storage::{
-    ClaimRequest, DecisionRecord, Interaction, NewInteraction, OpenSettings, QueueCount, Recovered,
-    StorageBackend, StorageError,
+    ApplyOutcome, ClaimRequest, DecisionRecord, Interaction, NewInteraction, OpenSettings,
+    QueueCount, Recovered, StorageBackend, StorageError,
 };
 use tokio::runtime::Runtime;
 
@@ -73,26 +73,13 @@ impl SqliteBackend {
     }
 }
 
-/// Spawns `fut` on `runtime` and blocks the calling thread until it is done.
-///
-/// Spawning and waiting on a std channel, rather than `Runtime::block_on`,
-/// works from any thread: a plain one, a `spawn_blocking` thread of the host's
-/// runtime, and even (at the cost of blocking it) an async task of a runtime
-/// sharing this crate's tokio when it is linked in as a built-in, where
-/// `block_on` would panic.
+/// Runs `fut` on the backend's runtime and waits for it ([`ixn_sql::bridge::run_on`]).
 fn run_on<T: Send + 'static>(
     runtime: &Runtime,
     fut: impl Future<Output = Result<T, StorageError>> + Send + 'static,
 ) -> Result<T, StorageError> {
-    let (tx, rx) = mpsc::sync_channel(1);
-    runtime.spawn(async move {
-        // The caller is gone only if its thread died; nothing to tell then.
-        let _ = tx.send(fut.await);
-    });
-    rx.recv().unwrap_or_else(|_| {
-        Err(StorageError::permanent(
-            "sqlite storage: the operation ended without an answer",
-        ))
+    ixn_sql::bridge::run_on(runtime, fut, || {
+        StorageError::permanent("sqlite storage: the operation ended without an answer")
     })
 }
 
@@ -129,7 +116,7 @@ impl StorageBackend for SqliteBackend {
         self.run(|s| async move { s.claim(request).await })
     }
 
-    fn apply(&self, batch: Vec<DecisionRecord>) -> Result<Vec<bool>, StorageError> {
+    fn apply(&self, batch: Vec<DecisionRecord>) -> Result<Vec<ApplyOutcome>, StorageError> {
         self.run(|s| async move { s.apply(batch).await })
     }
 
@@ -143,6 +130,10 @@ impl StorageBackend for SqliteBackend {
 
     fn recover_expired(&self, now: i64) -> Result<Vec<Recovered>, StorageError> {
         self.run(|s| async move { s.recover_expired(now).await })
+    }
+
+    fn release_leases(&self, owner_prefix: String) -> Result<Vec<Recovered>, StorageError> {
+        self.run(|s| async move { s.release_leases(owner_prefix).await })
     }
 }
 

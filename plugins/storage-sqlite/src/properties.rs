@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use ixn_plugin_api::storage::{CustomField, FieldType, Property, StorageError, Value};
+use ixn_plugin_api::storage::{
+    CustomField, FieldType, Property, StorageError, Value, check_property,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::schema::Schema;
@@ -77,39 +79,25 @@ pub(crate) fn encode_blob(blob: &Blob) -> Result<Param, StorageError> {
 /// Text takes `Str` of at most `length` characters (0: no limit); integer
 /// takes `Int`; timestamp takes `Timestamp` or `Int` (milliseconds).
 pub(crate) fn column_param(field: &CustomField, value: &Value) -> Result<Param, StorageError> {
-    let refuse = |got: &str| {
-        StorageError::permanent(format!(
-            "attached data `{}` is custom field column `{}` of type {}, got a {got} value",
-            field.key,
-            field.column,
-            type_name(field.field_type)
-        ))
-    };
-    match (field.field_type, value) {
-        (FieldType::Text, Value::Str(s)) => {
-            let chars = s.chars().count();
-            if field.length > 0 && chars > field.length as usize {
-                return Err(StorageError::permanent(format!(
-                    "attached data `{}`: text of {chars} characters is longer than the {} of custom field column `{}`",
-                    field.key, field.length, field.column
-                )));
-            }
-            Ok(Param::Text(s.clone()))
+    field.check(value).map_err(StorageError::permanent)?;
+    Ok(match value {
+        Value::Str(s) => Param::Text(s.clone()),
+        Value::Int(i) | Value::Timestamp(i) => Param::Int(*i),
+        // `check` lets no float or boolean into a column.
+        Value::Float(_) | Value::Boolean(_) => {
+            return Err(StorageError::permanent(format!(
+                "attached data `{}`: a {} is not a column value",
+                field.key,
+                value.type_name()
+            )));
         }
-        (FieldType::Integer, Value::Int(i)) => Ok(Param::Int(*i)),
-        (FieldType::Timestamp, Value::Timestamp(t) | Value::Int(t)) => Ok(Param::Int(*t)),
-        (_, other) => Err(refuse(value_type_name(other))),
-    }
+    })
 }
 
 /// Checks a value bound for the blob: JSON has no NaN or infinity.
 fn blob_value(key: &str, value: Value) -> Result<Value, StorageError> {
-    match value {
-        Value::Float(f) if !f.is_finite() => Err(StorageError::permanent(format!(
-            "attached data `{key}`: the float {f} cannot be stored"
-        ))),
-        v => Ok(v),
-    }
+    check_property(&[], key, &value).map_err(StorageError::permanent)?;
+    Ok(value)
 }
 
 /// Attached data of a new interaction, split between blob and columns.
@@ -194,24 +182,6 @@ pub(crate) fn column_value(
         FieldType::Text => text.map(Value::Str),
         FieldType::Integer => int.map(Value::Int),
         FieldType::Timestamp => int.map(Value::Timestamp),
-    }
-}
-
-fn type_name(t: FieldType) -> &'static str {
-    match t {
-        FieldType::Text => "text",
-        FieldType::Integer => "integer",
-        FieldType::Timestamp => "timestamp",
-    }
-}
-
-fn value_type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Str(_) => "string",
-        Value::Int(_) => "integer",
-        Value::Float(_) => "float",
-        Value::Boolean(_) => "boolean",
-        Value::Timestamp(_) => "timestamp",
     }
 }
 

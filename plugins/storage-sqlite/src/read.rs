@@ -29,16 +29,29 @@ impl Store {
     }
 
     /// Live interactions per queue and state, and those stopped in each queue.
+    ///
+    /// Costs what is live, not what is stored: the live rows are counted
+    /// through the partial claim index (`WHERE stopped_at IS NULL`), the
+    /// stopped ones are read from their per-queue counts.
     pub(crate) async fn counts(&self) -> Result<Vec<QueueCount>, StorageError> {
         let what = "count interactions per queue";
         let rows = sqlx::query(
-            "SELECT \"queue\",
-                SUM(\"stopped_at\" IS NULL AND \"state\" = 0) AS queued,
-                SUM(\"stopped_at\" IS NULL AND \"state\" = 1) AS cached,
-                SUM(\"stopped_at\" IS NULL AND \"state\" = 2) AS routing,
-                SUM(\"stopped_at\" IS NULL AND \"state\" = 3) AS handled,
-                SUM(\"stopped_at\" IS NOT NULL) AS stopped
-             FROM \"interactions\" GROUP BY \"queue\" ORDER BY \"queue\"",
+            "WITH live AS (
+                SELECT \"queue\",
+                    SUM(\"state\" = 0) AS queued, SUM(\"state\" = 1) AS cached,
+                    SUM(\"state\" = 2) AS routing, SUM(\"state\" = 3) AS handled
+                FROM \"interactions\" INDEXED BY \"interactions_claim\"
+                WHERE \"stopped_at\" IS NULL GROUP BY \"queue\"),
+             queues AS (
+                SELECT \"queue\" FROM live UNION SELECT \"queue\" FROM \"queue_stopped_counts\")
+             SELECT q.\"queue\",
+                COALESCE(l.queued, 0) AS queued, COALESCE(l.cached, 0) AS cached,
+                COALESCE(l.routing, 0) AS routing, COALESCE(l.handled, 0) AS handled,
+                COALESCE(s.\"stopped\", 0) AS stopped
+             FROM queues q
+             LEFT JOIN live l ON l.\"queue\" = q.\"queue\"
+             LEFT JOIN \"queue_stopped_counts\" s ON s.\"queue\" = q.\"queue\"
+             ORDER BY q.\"queue\"",
         )
         .fetch_all(&self.pool)
         .await

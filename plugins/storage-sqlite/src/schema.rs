@@ -45,6 +45,11 @@ pub(crate) const STANDARD_COLUMNS: &[(&str, &str)] = &[
 /// The column holding attached data that has no custom-field column.
 pub(crate) const BLOB_COLUMN: &str = "flexible_properties";
 
+/// Interactions stopped per queue, kept up to date by `apply`: counting them
+/// must not cost a scan of every interaction ever stopped (they stay in the
+/// table), only the live ones are counted from `interactions`.
+pub(crate) const STOPPED_COUNTS: &str = "queue_stopped_counts";
+
 /// Standard columns a submit writes, in the order [`Schema::insert_sql`] binds them.
 pub(crate) const INSERT_COLUMNS: &[&str] = &[
     "id",
@@ -279,7 +284,41 @@ pub(crate) async fn migrate(
     for ddl in indexes {
         execute(conn, ddl, "create index").await?;
     }
-    Ok(())
+    ensure_stopped_counts(conn).await
+}
+
+/// Creates the stopped-per-queue counts; on a database made before they
+/// existed, fills them once from the table (the only scan of stopped rows).
+async fn ensure_stopped_counts(conn: &mut SqliteConnection) -> Result<(), StorageError> {
+    let exists: Option<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?")
+            .bind(STOPPED_COUNTS)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_with(format!("look for table `{STOPPED_COUNTS}`")))?;
+    if exists.is_some() {
+        return Ok(());
+    }
+    execute(
+        conn,
+        format!(
+            "CREATE TABLE {} (\"queue\" TEXT PRIMARY KEY NOT NULL, \"stopped\" INTEGER NOT NULL)",
+            quote(STOPPED_COUNTS)
+        ),
+        format!("create table `{STOPPED_COUNTS}`"),
+    )
+    .await?;
+    execute(
+        conn,
+        format!(
+            "INSERT INTO {} (\"queue\", \"stopped\") SELECT \"queue\", COUNT(*) FROM {} \
+             WHERE \"stopped_at\" IS NOT NULL GROUP BY \"queue\"",
+            quote(STOPPED_COUNTS),
+            quote(TABLE)
+        ),
+        format!("fill table `{STOPPED_COUNTS}`"),
+    )
+    .await
 }
 
 /// Column names and declared types of the table; empty when it does not exist.

@@ -14,6 +14,10 @@ pub struct Settings {
     pub busy_timeout: Duration,
     /// `max-connections`: size of the connection pool.
     pub max_connections: u32,
+    /// `max-size-mb`: the most the database file may grow to, in MiB (SQLite's
+    /// `max_page_count`); 0, the default, sets no limit. A full database makes
+    /// submissions fail as retriable (503) until there is room again.
+    pub max_size_mb: u64,
 }
 
 /// Default of `busy-timeout-ms`.
@@ -27,10 +31,12 @@ impl Settings {
         let mut path = None;
         let mut busy_timeout_ms = DEFAULT_BUSY_TIMEOUT_MS;
         let mut max_connections = DEFAULT_MAX_CONNECTIONS;
+        let mut max_size_mb = 0;
         for (key, value) in pairs {
             match key.as_str() {
                 "path" => path = Some(value.clone()),
                 "busy-timeout-ms" => busy_timeout_ms = number(key, value)?,
+                "max-size-mb" => max_size_mb = number(key, value)?,
                 "max-connections" => {
                     max_connections = number(key, value)?;
                     if max_connections == 0 {
@@ -41,7 +47,7 @@ impl Settings {
                 }
                 other => {
                     return Err(StorageError::permanent(format!(
-                        "unknown sqlite setting `{other}` (known: path, busy-timeout-ms, max-connections)"
+                        "unknown sqlite setting `{other}` (known: path, busy-timeout-ms, max-connections, max-size-mb)"
                     )));
                 }
             }
@@ -69,6 +75,7 @@ impl Settings {
             path,
             busy_timeout: Duration::from_millis(busy_timeout_ms),
             max_connections,
+            max_size_mb,
         })
     }
 }

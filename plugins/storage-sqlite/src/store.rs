@@ -2,6 +2,7 @@
 //! (`submit.rs`, `claim.rs`, `apply.rs`, `read.rs`, `lease.rs`).
 
 use ixn_plugin_api::storage::StorageError;
+use ixn_sql::WriteTx;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
@@ -30,21 +31,24 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(settings.busy_timeout);
+        // SQLite's page size is 4096 bytes unless the file says otherwise: 256 pages a MiB.
+        let options = match settings.max_size_mb {
+            0 => options,
+            mb => options.pragma("max_page_count", mb.saturating_mul(256).to_string()),
+        };
         let pool = SqlitePoolOptions::new()
             .max_connections(settings.max_connections)
             .connect_with(options)
             .await
             .map_err(db_with(&what))?;
-        let mut tx = pool
-            .begin_with(BEGIN_WRITE)
+        let mut tx = WriteTx::begin(&pool, BEGIN_WRITE)
             .await
             .map_err(db_with(format!("{what}: begin migration")))?;
-        schema::migrate(&mut tx, &schema)
+        let migrated = schema::migrate(tx.conn(), &schema)
             .await
-            .map_err(context(&what))?;
-        tx.commit()
-            .await
-            .map_err(db_with(format!("{what}: commit migration")))?;
+            .map_err(context(&what));
+        tx.finish(migrated, db_with(format!("{what}: commit migration")))
+            .await?;
         Ok(Store { pool, schema })
     }
 }

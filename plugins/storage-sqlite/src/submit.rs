@@ -1,6 +1,8 @@
 //! `submit`: a batch of new interactions in one transaction.
 
 use ixn_plugin_api::storage::{NewInteraction, State, StorageError};
+use ixn_sql::WriteTx;
+use sqlx::SqliteConnection;
 
 use crate::error::{context, db, db_with, is_unique_violation};
 use crate::properties::split_new;
@@ -49,14 +51,21 @@ impl Store {
             params.extend(split.columns);
             rows.push((what, params));
         }
-        let mut tx = self
-            .pool
-            .begin_with(BEGIN_WRITE)
+        let mut tx = WriteTx::begin(&self.pool, BEGIN_WRITE)
             .await
             .map_err(db_with("submit: begin transaction"))?;
+        let inserted = self.insert(tx.conn(), rows).await;
+        tx.finish(inserted, db_with("submit: commit")).await
+    }
+
+    async fn insert(
+        &self,
+        conn: &mut SqliteConnection,
+        rows: Vec<(String, Vec<Param>)>,
+    ) -> Result<(), StorageError> {
         for (what, params) in rows {
             query_with_params(self.schema.insert_sql.clone(), params)
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await
                 .map_err(|e| {
                     if is_unique_violation(&e) {
@@ -68,8 +77,6 @@ impl Store {
                     }
                 })?;
         }
-        // Dropping an uncommitted transaction (the `?`s above) rolls it back.
-        tx.commit().await.map_err(db_with("submit: commit"))?;
         Ok(())
     }
 }

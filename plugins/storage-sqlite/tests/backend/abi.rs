@@ -1,6 +1,7 @@
 //! The backend through the C ABI, as the host sees a built-in plugin.
 
 use ixn_plugin_api::abi::{PluginKind, check_table};
+use ixn_plugin_api::storage::ApplyOutcome;
 use ixn_plugin_api::storage::{DecisionRecord, ErrorKind, Outcome, State, StorageClient, Value};
 
 use crate::common::*;
@@ -45,9 +46,12 @@ fn submit_claim_apply_through_the_plugin_table() {
     };
     assert_eq!(
         client.apply(std::slice::from_ref(&decision)).unwrap(),
-        [true]
+        [ApplyOutcome::Applied]
     );
-    assert_eq!(client.apply(&[decision]).unwrap(), [false]);
+    assert_eq!(
+        client.apply(&[decision]).unwrap(),
+        [ApplyOutcome::LeaseLost]
+    );
     let got = client.get("abi-1").unwrap().unwrap();
     assert_eq!(got.queue, "done");
     assert_eq!(

@@ -1,8 +1,7 @@
 //! apply: outcomes, attached-data changes, lost leases, batch atomicity.
 
-use ixn_plugin_api::storage::{
-    DecisionRecord, ErrorKind, Interaction, Outcome, State, StorageBackend, Value,
-};
+use ixn_plugin_api::storage::ApplyOutcome;
+use ixn_plugin_api::storage::{DecisionRecord, Interaction, Outcome, State, StorageBackend, Value};
 use ixn_storage_sqlite::SqliteBackend;
 
 use crate::common::*;
@@ -60,7 +59,11 @@ fn move_stop_release_with_property_changes() {
     let release = record("r", "bp", Outcome::Release(Some(9000)), 7000);
     assert_eq!(
         b.apply(vec![mv, stop, release]).unwrap(),
-        [true, true, true]
+        [
+            ApplyOutcome::Applied,
+            ApplyOutcome::Applied,
+            ApplyOutcome::Applied
+        ]
     );
 
     let m = get(&b, "m");
@@ -121,7 +124,7 @@ fn move_stop_release_with_property_changes() {
             8500
         )])
         .unwrap(),
-        [true]
+        [ApplyOutcome::Applied]
     );
     let m = get(&b, "m");
     assert_eq!(
@@ -145,7 +148,11 @@ fn wrong_owner_changes_nothing() {
     let ok = record("r", "bp", Outcome::Release(None), 5000);
     assert_eq!(
         b.apply(vec![thief, unknown, ok]).unwrap(),
-        [false, false, true]
+        [
+            ApplyOutcome::LeaseLost,
+            ApplyOutcome::LeaseLost,
+            ApplyOutcome::Applied
+        ]
     );
     assert_eq!(get(&b, "m"), before[0]);
     assert_eq!(get(&b, "s"), before[1]);
@@ -153,19 +160,57 @@ fn wrong_owner_changes_nothing() {
     assert!(b.apply(vec![]).unwrap().is_empty());
 }
 
+/// Issue 6, the poison batch: one record whose property breaks its custom
+/// field used to fail the whole batch, which stayed leased and was claimed,
+/// decided and refused again after every lease expiry. Now only that record
+/// is refused, with the reason; the rest are applied at once.
 #[test]
-fn a_bad_property_fails_the_whole_batch() {
+fn a_bad_property_refuses_only_its_record() {
     let (_db, b) = claimed();
     let good = record("m", "bp", Outcome::Stop("done".into()), 5000);
-    let mut bad = record("s", "bp", Outcome::Stop("done".into()), 5000);
-    bad.set_properties = vec![str_prop("Category", &"x".repeat(17))];
-    let e = b.apply(vec![good, bad]).unwrap_err();
-    assert_eq!(e.kind, ErrorKind::Permanent);
+    let mut too_long = record("s", "bp", Outcome::Stop("done".into()), 5000);
+    too_long.set_properties = vec![str_prop("Category", &"x".repeat(17))];
+    let mut nan = record("r", "bp", Outcome::Release(None), 5000);
+    nan.set_properties = vec![prop("Weight", Value::Float(f64::NAN))];
+    let outcomes = b.apply(vec![good, too_long, nan]).unwrap();
+    assert_eq!(outcomes[0], ApplyOutcome::Applied);
+    let ApplyOutcome::Refused(why) = &outcomes[1] else {
+        panic!("{outcomes:?}")
+    };
     assert!(
-        e.message.contains("`s`") && e.message.contains("`Category`"),
-        "{e}"
+        why.contains("`Category`") && why.contains("17 characters"),
+        "{why}"
     );
-    // The good one was rolled back with it.
-    let m = get(&b, "m");
-    assert_eq!((m.stopped_at, m.lease_owner.as_deref()), (None, Some("bp")));
+    let ApplyOutcome::Refused(why) = &outcomes[2] else {
+        panic!("{outcomes:?}")
+    };
+    assert!(why.contains("`Weight`"), "{why}");
+
+    // The good one is stopped; the refused ones are untouched and still leased.
+    assert_eq!(get(&b, "m").stopped_at, Some(5000));
+    for id in ["s", "r"] {
+        let i = get(&b, id);
+        assert_eq!(
+            (i.stopped_at, i.lease_owner.as_deref()),
+            (None, Some("bp")),
+            "{id}"
+        );
+        assert_eq!(
+            i.properties.len(),
+            4,
+            "{id}: nothing of the refused record applied"
+        );
+    }
+    // The lease holder can still move a refused one elsewhere (the error queue).
+    assert_eq!(
+        b.apply(vec![record(
+            "s",
+            "bp",
+            Outcome::MoveToQueue("err".into()),
+            6000
+        )])
+        .unwrap(),
+        [ApplyOutcome::Applied]
+    );
+    assert_eq!(get(&b, "s").queue, "err");
 }

@@ -1,5 +1,6 @@
 //! claim: conditions, order, eligibility, leases; counts and lease recovery.
 
+use ixn_plugin_api::storage::ApplyOutcome;
 use ixn_plugin_api::storage::{
     CompareOp, Condition, DecisionRecord, ErrorKind, ExprNode, Literal, OrderBy, Outcome,
     QueueCount, State, StorageBackend, Value,
@@ -69,7 +70,12 @@ fn matching(b: &SqliteBackend, nodes: Vec<ExprNode>, root: u32) -> Vec<String> {
             now: 61_000,
         })
         .collect();
-    assert!(b.apply(records).unwrap().iter().all(|ok| *ok));
+    assert!(
+        b.apply(records)
+            .unwrap()
+            .iter()
+            .all(|o| *o == ApplyOutcome::Applied)
+    );
     got
 }
 
@@ -302,7 +308,7 @@ fn claim_respects_queue_state_schedule_and_limit() {
     assert_eq!(
         b.apply(vec![rec("i0", "viewer", Outcome::Release(Some(10_000)))])
             .unwrap(),
-        [true]
+        [ApplyOutcome::Applied]
     );
     assert_eq!(
         ids(&b.claim(claim_req("q", "o", 10, 9_999)).unwrap()),
@@ -360,7 +366,7 @@ fn lease_expiry_puts_interactions_back() {
         remove_properties: vec![],
         now: 3000,
     };
-    assert_eq!(b.apply(vec![late]).unwrap(), [false]);
+    assert_eq!(b.apply(vec![late]).unwrap(), [ApplyOutcome::LeaseLost]);
     assert_eq!(b.claim(claim_req("q", "w2", 10, 3000)).unwrap().len(), 2);
     assert!(b.recover_expired(3001).unwrap().is_empty());
 }
@@ -388,7 +394,7 @@ fn counts_per_queue_and_state() {
         remove_properties: vec![],
         now: 3000,
     };
-    assert_eq!(b.apply(vec![stop]).unwrap(), [true]);
+    assert_eq!(b.apply(vec![stop]).unwrap(), [ApplyOutcome::Applied]);
     assert_eq!(
         b.counts().unwrap(),
         vec![

@@ -6,5 +6,6 @@ mod apply;
 mod claim;
 mod common;
 mod concurrency;
+mod faults;
 mod open;
 mod submit;

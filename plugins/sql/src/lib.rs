@@ -1,0 +1,19 @@
+//! `ixn-sql`: what the SQL plugins of ixn (`storage-sqlite`, `sink-sql`, and
+//! the PostgreSQL ones to come) share, so that each rule exists once:
+//!
+//! - [`classify`]: whether a database error is worth retrying (the server
+//!   cannot store *right now*: busy, locked, disk full, read-only, I/O) or
+//!   permanent (the request itself is wrong).
+//! - [`WriteTx`]: a write transaction on a pooled SQLite connection that is
+//!   committed, rolled back, or else closed — a connection whose transaction
+//!   failed never goes back to the pool in that state.
+//! - [`bridge::run_on`]: running a plugin's async database work on the
+//!   plugin's own runtime from the host's synchronous call.
+#![deny(missing_docs)]
+
+pub mod bridge;
+mod error;
+mod tx;
+
+pub use error::{Retry, classify, sqlite_code_retry};
+pub use tx::WriteTx;
