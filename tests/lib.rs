@@ -74,6 +74,45 @@ impl TestHost {
         })
     }
 
+    /// Stops the host gracefully and starts a new one on the same config and
+    /// data directory, as an operator's restart does.
+    pub async fn restart(self) -> anyhow::Result<TestHost> {
+        let TestHost {
+            server,
+            client,
+            dir,
+            ..
+        } = self;
+        server.shutdown().await;
+        let overrides = Overrides {
+            data_dir: Some(dir.path().join("data")),
+            listen: Some(([127, 0, 0, 1], 0).into()),
+        };
+        let config = Config::load_with(&dir.path().join("ixn.toml"), &overrides)?;
+        let server = Server::start(config, &ixn::builtins::registry()).await?;
+        let base = format!("http://{}", server.addr);
+        Ok(TestHost {
+            server,
+            base,
+            client,
+            dir,
+        })
+    }
+
+    /// `GET /health`: status code and JSON body.
+    pub async fn health(&self) -> anyhow::Result<(u16, Json)> {
+        let r = self
+            .client
+            .get(format!("{}/health", self.base))
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        Ok((
+            status,
+            r.json().await.context("/health did not answer JSON")?,
+        ))
+    }
+
     /// `POST /v1/interactions`; returns status and JSON body.
     pub async fn submit(&self, body: &Json) -> anyhow::Result<(u16, Json)> {
         let r = self
@@ -265,4 +304,137 @@ pub async fn release_sqlite(mut conn: SqliteConnection) {
         .await
         .expect("releasing the lock");
     conn.close().await.expect("closing the lock holder");
+}
+
+/// `ixn serve` as its own process (the binary `cargo build --release
+/// --workspace` made), on a config written to a temporary directory whose
+/// `[server]` has `data-dir = "data"` and `listen = "127.0.0.1:0"`.
+pub struct ServeProcess {
+    /// The process.
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:PORT`, read from its "ixn is up." line.
+    pub base: String,
+    /// Every line it wrote to stderr so far.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Holds the config and data.
+    pub dir: PathBuf,
+}
+
+impl ServeProcess {
+    /// Starts `ixn serve` on `config` in `dir` and waits until it listens.
+    pub fn start(dir: &Path, config: &str) -> anyhow::Result<ServeProcess> {
+        use std::io::BufRead;
+        let binary = profile_dir().join("ixn");
+        if !binary.is_file() {
+            bail!(
+                "{} is missing: build the workspace first (`cargo build --release --workspace`)",
+                binary.display()
+            );
+        }
+        let path = dir.join("ixn.toml");
+        std::fs::write(&path, config)?;
+        let mut child = std::process::Command::new(&binary)
+            .arg("serve")
+            .arg("--config")
+            .arg(&path)
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let stderr = child.stderr.take().context("no stderr")?;
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let lines = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if line.contains("ixn is up.")
+                    && let Some(addr) = line.split("addr=").nth(1)
+                {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+                if let Ok(mut l) = lines.lock() {
+                    l.push(line);
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                bail!(
+                    "ixn serve did not come up: {:#?}",
+                    log.lock().map(|l| l.clone())
+                );
+            }
+        };
+        Ok(ServeProcess {
+            child,
+            base: format!("http://{addr}"),
+            log,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Sends a signal (`TERM`, `INT`, `KILL`) with `kill(1)`.
+    pub fn signal(&self, name: &str) -> anyhow::Result<()> {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()?;
+        if !status.success() {
+            bail!("kill -{name} failed: {status}");
+        }
+        Ok(())
+    }
+
+    /// Waits for the process to end, at most `timeout`; kills it after that.
+    pub fn wait(&mut self, timeout: Duration) -> anyhow::Result<std::process::ExitStatus> {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if start.elapsed() > timeout {
+                let _ = self.child.kill();
+                bail!("ixn serve did not stop within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The value of `key=` in the last log line containing `message`.
+    pub fn logged(&self, message: &str, key: &str) -> Option<String> {
+        let log = self.log.lock().ok()?;
+        let line = log.iter().rev().find(|l| l.contains(message))?;
+        let value = line.split(&format!("{key}=")).nth(1)?;
+        Some(
+            value
+                .split_whitespace()
+                .next()?
+                .trim_matches('"')
+                .to_string(),
+        )
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Rows of a SQLite file matching one `SELECT COUNT(*) …`.
+pub async fn sqlite_count(path: &Path, sql: &str) -> anyhow::Result<i64> {
+    let options = SqliteConnectOptions::new().filename(path);
+    let mut conn = SqliteConnection::connect_with(&options).await?;
+    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+        .fetch_one(&mut conn)
+        .await?;
+    conn.close().await?;
+    Ok(n)
 }

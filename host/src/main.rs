@@ -23,7 +23,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the server until Ctrl-C.
+    /// Run the server until SIGTERM or SIGINT (Ctrl-C), then stop gracefully.
     Serve,
     /// Start the server on the config, submit realistic e-mails through the HTTP API, run the business process to completion and print a summary.
     Demo(ixn::demo::DemoArgs),
@@ -37,6 +37,8 @@ fn init_tracing(default: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Escape codes only for a terminal, not in a log file or a pipe.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 
@@ -63,6 +65,31 @@ fn main() -> ExitCode {
     }
 }
 
+/// SIGTERM (docker, systemd, Kubernetes) and SIGINT (Ctrl-C): both take the graceful path.
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Installed before the server starts, so a signal during start-up is not lost.
+    fn new() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            term: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("listening for SIGINT")?,
+        })
+    }
+
+    async fn next(&mut self) -> anyhow::Result<&'static str> {
+        tokio::select! {
+            s = self.term.recv() => s.map(|()| "SIGTERM"),
+            s = self.int.recv() => s.map(|()| "SIGINT"),
+        }
+        .context("the signal stream ended")
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::CheckConfig => match Config::load(&cli.config) {
@@ -85,11 +112,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Serve => {
             let config = Config::load(&cli.config)?;
+            let mut signals = StopSignals::new()?;
             let server = ixn::server::Server::start(config, &ixn::builtins::registry()).await?;
-            tokio::signal::ctrl_c()
-                .await
-                .context("waiting for Ctrl-C")?;
-            tracing::info!("Shutting down.");
+            let signal = signals.next().await?;
+            tracing::info!(
+                signal,
+                "Stopping gracefully; a second signal stops at once."
+            );
+            tokio::spawn(async move {
+                if let Ok(signal) = signals.next().await {
+                    tracing::warn!(signal, "Second signal: stopping at once.");
+                    std::process::exit(130);
+                }
+            });
             server.shutdown().await;
             Ok(ExitCode::SUCCESS)
         }

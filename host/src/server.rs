@@ -96,7 +96,7 @@ impl Server {
             logger_tasks.push(task);
             tracing::info!(logger = %l.name, sink = %l.sink, "Event logger started.");
         }
-        let bus = Arc::new(EventBus::new(loggers));
+        let bus = Arc::new(EventBus::new(&config.server.node_id, loggers));
 
         let engine = WasmEngine::new(&config.wasm)?;
         let env = Arc::new(HostEnv {
@@ -165,16 +165,45 @@ impl Server {
         &self.runtime.bus
     }
 
-    /// Stops pulling and serving, then writes what the loggers still hold.
+    /// Stops gracefully, the path SIGTERM and SIGINT take: the API stops
+    /// taking requests (those in flight are answered), views stop claiming and
+    /// finish the batches they hold (calls not yet started are released),
+    /// waiting at most `shutdown-timeout`; whatever this node still leases
+    /// then goes back to its queue at once; last, the loggers write what they
+    /// hold and their sinks flush.
     pub async fn shutdown(self) {
         self.cancel.cancel();
+        let deadline = tokio::time::Instant::now() + self.config.server.shutdown_timeout;
+        let mut unfinished = 0;
         for t in self.tasks {
-            let _ = t.await;
+            if tokio::time::timeout_at(deadline, t).await.is_err() {
+                unfinished += 1;
+            }
+        }
+        if unfinished > 0 {
+            tracing::warn!(tasks = unfinished, timeout = ?self.config.server.shutdown_timeout, "Shutdown timeout passed with work in flight; releasing what is leased.");
+        }
+        let released = self.runtime.release_own_leases().await;
+        if released > 0 {
+            tracing::info!(released, "Leased interactions released.");
         }
         self.logger_cancel.cancel();
         for t in self.logger_tasks {
             let _ = t.await;
         }
+        let bus = &self.runtime.bus;
+        for l in bus.loggers() {
+            let st = l.stats();
+            use std::sync::atomic::Ordering::Relaxed;
+            tracing::info!(
+                logger = %l.name(),
+                written = st.written.load(Relaxed),
+                filtered = st.filtered.load(Relaxed),
+                discarded = st.discarded_overflow.load(Relaxed) + st.discarded_rejected.load(Relaxed) + st.discarded_shutdown.load(Relaxed),
+                "Event logger stopped."
+            );
+        }
+        tracing::info!(events_produced = bus.produced(), origin = %bus.origin(), "ixn stopped.");
     }
 }
 
@@ -189,7 +218,15 @@ async fn submit_loop(
                 Some(item) => item,
                 None => return,
             },
-            _ = cancel.cancelled() => return,
+            _ = cancel.cancelled() => {
+                // Take no more, but store and answer what is already waiting:
+                // a request in flight gets its real answer, not a lost one.
+                rx.close();
+                match rx.recv().await {
+                    Some(item) => item,
+                    None => return,
+                }
+            }
         };
         let mut batch = vec![first];
         while batch.len() < SUBMIT_BATCH {

@@ -5,5 +5,6 @@ mod config_errors;
 mod hostile_wasm;
 mod leases;
 mod plugins;
+mod signals;
 mod sinks;
 mod storage_outage;

@@ -13,9 +13,9 @@ use ixn::config::PluginRef;
 use ixn::plugins::Registry;
 use ixn_plugin_api::sink::{self, EventRecord, SinkClient};
 use ixn_plugin_api::storage::{
-    ClaimRequest, CompareOp, Condition, CustomField, DecisionRecord, ErrorKind, ExprNode,
-    FieldType, Literal, NewInteraction, OpenSettings, OrderBy, Outcome, Property, QueueCount,
-    State, StorageClient, StorageError, Value,
+    ApplyOutcome, ClaimRequest, CompareOp, Condition, CustomField, DecisionRecord, ErrorKind,
+    ExprNode, FieldType, Literal, NewInteraction, OpenSettings, OrderBy, Outcome, Property,
+    QueueCount, State, StorageClient, StorageError, Value,
 };
 
 /// The `.so` of a workspace crate; fails with the build hint when it is missing.
@@ -243,7 +243,14 @@ fn sqlite_storage_so_round_trip() {
             },
         ])
         .expect("apply");
-    assert_eq!(applied, [true, true, false]);
+    assert_eq!(
+        applied,
+        [
+            ApplyOutcome::Applied,
+            ApplyOutcome::Applied,
+            ApplyOutcome::LeaseLost
+        ]
+    );
 
     let moved = storage.get("it-3").expect("get it-3").expect("it-3 exists");
     assert_eq!(moved.queue, "bp.Done");
@@ -305,6 +312,7 @@ fn events(now: i64) -> Vec<EventRecord> {
         activity: "interaction".into(),
         endpoint: Some("queue".into()),
         occurred_at: now,
+        origin: "test:1".into(),
         sequence,
         interaction_id: Some("it-1".into()),
         fields: vec![

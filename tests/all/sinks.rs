@@ -302,6 +302,18 @@ async fn a_dead_sink_never_blocks_processing_and_loses_nothing() {
         stats_line(&sql)
     );
 
+    // Issue 6: /health said `ok` while a sink had failed for minutes. It is
+    // degraded now, naming the logger, but still takes work (200).
+    let (code, health) = host.health().await.expect("/health");
+    assert_eq!(code, 200, "{health}");
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert!(
+        health["reasons"].as_array().is_some_and(|r| r
+            .iter()
+            .any(|r| r.as_str().is_some_and(|r| r.contains("`reporting`")))),
+        "{health}"
+    );
+
     ixn_tests::release_sqlite(holder).await;
 
     // Back up: every event ends up in the database, none twice.
@@ -446,4 +458,130 @@ async fn an_overflowing_logger_counts_what_it_discards() {
     let TestHost { server, dir, .. } = host;
     server.shutdown().await;
     drop(dir);
+}
+
+/// Issue 6: the event sequence started again at 1 at every start, and the sql
+/// sink ignored every event whose number it already held: after a restart the
+/// reporting database silently lost them all while `/health` said
+/// `write_errors: 0`. Every event of both runs must be in every sink, counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_of_every_run_reach_every_sink_across_restarts() {
+    const N: usize = 150;
+    let host = TestHost::start(&config(&format!("{}{JSONL_LOGGER}", sql_logger(100_000))))
+        .await
+        .expect("host starts");
+    submit_emails(&host, N, 8).await;
+    host.wait_finished("bp.Error", N as u64, Duration::from_secs(60))
+        .await
+        .expect("first run finishes");
+    let first_origin = host.server.bus().origin().to_string();
+    let first = host.server.bus().produced();
+
+    let host = host.restart().await.expect("host restarts");
+    assert_ne!(host.server.bus().origin(), first_origin);
+    submit_emails(&host, N, 8).await;
+    host.wait_finished("bp.Error", 2 * N as u64, Duration::from_secs(60))
+        .await
+        .expect("second run finishes");
+    host.server.bus().flush().await;
+    let total = first + host.server.bus().produced();
+    assert!(total >= 12 * N as u64, "{total} events in two runs");
+
+    for name in ["reporting", "file"] {
+        let l = logger(&host, name);
+        wait_stored(&l, total, &format!("logger `{name}` holding both runs")).await;
+        assert_eq!(
+            l.stats().write_errors.load(Ordering::Relaxed),
+            0,
+            "{}",
+            stats_line(&l)
+        );
+    }
+    // The file has each (origin, sequence) once, from exactly two origins.
+    let text =
+        std::fs::read_to_string(host.dir.path().join("data/events.jsonl")).expect("events.jsonl");
+    let mut ids = std::collections::BTreeSet::new();
+    let mut origins = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        origins.insert(v["origin"].as_str().unwrap_or_default().to_string());
+        ids.insert((v["origin"].to_string(), v["sequence"].as_u64()));
+    }
+    assert_eq!(ids.len() as u64, total, "distinct events in the file");
+    assert_eq!(origins.len(), 2, "{origins:?}");
+    assert!(origins.contains(&first_origin), "{origins:?}");
+    host.server.shutdown().await;
+}
+
+/// Issue 6, the poison batch: one decision whose property breaks its custom
+/// field failed `apply` for its whole batch, which stayed leased, came back
+/// after every lease expiry and was refused again, forever. Now the one
+/// interaction goes to the error queue with the reason, the others of its
+/// batch are applied at once, and nothing is claimed twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_bad_decision_goes_to_the_error_queue_and_the_batch_is_applied() {
+    const N: usize = 200;
+    let config = config(JSONL_LOGGER)
+        .replace(
+            "limit = 100\n    concurrency = 2",
+            "limit = 200\n    concurrency = 1",
+        )
+        .replace(
+            "[wasm]",
+            "[custom-fields]\nNote = { column = \"note\", type = \"string(16)\" }\n\n[wasm]",
+        );
+    assert!(
+        config.contains("limit = 200"),
+        "the view takes the whole batch at once"
+    );
+    let host = TestHost::start(&config).await.expect("host starts");
+    // The view takes up to 200 at a time: the bad one shares its batch with others.
+    let mut bodies: Vec<serde_json::Value> = (0..N - 1)
+        .map(|i| ixn_tests::email(&format!("fine {i}")))
+        .collect();
+    bodies.insert(N / 2, ixn_tests::email("an oversize note"));
+    let mut bad_id = String::new();
+    for body in &bodies {
+        let (status, reply) = host.submit(body).await.expect("submit");
+        assert_eq!(status, 201, "{reply}");
+        if body["properties"]["Subject"] == "an oversize note" {
+            bad_id = reply["id"].as_str().unwrap_or_default().to_string();
+        }
+    }
+    host.wait_finished("bp.Error", N as u64, Duration::from_secs(60))
+        .await
+        .expect("all finish");
+    assert_eq!(
+        host.count("bp.In", "stopped").await.expect("count"),
+        N as u64 - 1
+    );
+    assert_eq!(host.count("bp.Error", "queued").await.expect("count"), 1);
+
+    let view = host
+        .server
+        .runtime
+        .view_stats("work")
+        .expect("view stats")
+        .clone();
+    assert_eq!(
+        view.claimed.load(Ordering::Relaxed),
+        N as u64,
+        "nothing claimed twice"
+    );
+    assert_eq!(view.failed.load(Ordering::Relaxed), 1);
+    assert_eq!(view.decided.load(Ordering::Relaxed), N as u64);
+
+    // The one in the error queue says why, and kept its attached data as it was.
+    let (status, bad) = host.get(&bad_id).await.expect("get");
+    assert_eq!(status, 200, "{bad}");
+    assert_eq!(bad["queue"], "bp.Error", "{bad}");
+    let reason = bad["properties"]["ErrorReason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        reason.contains("`Note`") && reason.contains("100 characters"),
+        "{bad}"
+    );
+    assert!(bad["properties"].get("Note").is_none(), "{bad}");
+    host.server.shutdown().await;
 }

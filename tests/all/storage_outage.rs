@@ -35,6 +35,18 @@ async fn a_locked_database_refuses_cleanly_and_processing_resumes() {
         body["error"].as_str().is_some_and(|e| !e.is_empty()),
         "{body}"
     );
+    // Issue 6: /health said `ok` while nothing could be stored. It says why now,
+    // with 503: this server cannot take submissions.
+    let (code, health) = host.health().await.expect("/health");
+    assert_eq!(code, 503, "{health}");
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert_eq!(health["accepting_submissions"], false, "{health}");
+    assert!(
+        health["reasons"][0]
+            .as_str()
+            .is_some_and(|r| r.contains("storage") && r.contains("locked")),
+        "{health}"
+    );
     // Pullers meet the same lock on their claims and keep retrying.
     tokio::time::sleep(Duration::from_millis(600)).await;
     release_sqlite(holder).await;
@@ -59,5 +71,7 @@ async fn a_locked_database_refuses_cleanly_and_processing_resumes() {
         "exactly the accepted ones, the refused one was not stored: {rows:#?}"
     );
     assert_eq!(host.count("bp.Error", "queued").await.expect("count"), 0);
+    let (code, health) = host.health().await.expect("/health");
+    assert_eq!((code, &health["status"]), (200, &"ok".into()), "{health}");
     host.server.shutdown().await;
 }

@@ -64,14 +64,48 @@ fn storage_error(e: ixn_plugin_api::storage::StorageError) -> ApiError {
     }
 }
 
-async fn health(State(s): State<ApiState>) -> Result<axum::Json<Json>, ApiError> {
+/// How long after a logger lost a record `/health` still reports it degraded.
+const RECENT_LOSS_MS: i64 = 60_000;
+
+/// `GET /health`: `ok`, or `degraded` with every reason. 503 while the
+/// storage cannot store (submissions would fail); a logger that fails or lost
+/// records recently degrades the status but the server still takes work.
+async fn health(State(s): State<ApiState>) -> Response {
     let rt = &s.runtime;
+    let now = crate::time::now_ms();
+    let mut reasons: Vec<String> = Vec::new();
+    let storage_failing = rt.storage.failing();
+    if let Some(f) = &storage_failing {
+        reasons.push(format!(
+            "storage `{}` cannot store for {} s: {}",
+            rt.storage.name(),
+            (now - f.since).max(0) / 1000,
+            f.error
+        ));
+    }
     let loggers: Vec<Json> = rt
         .bus
         .loggers()
         .iter()
         .map(|l| {
             let st = l.stats();
+            let failing = st.failing();
+            if let Some(f) = &failing {
+                reasons.push(format!(
+                    "event logger `{}`: its sink fails for {} s, events are kept and retried: {}",
+                    l.name(),
+                    (now - f.since).max(0) / 1000,
+                    f.error
+                ));
+            }
+            let last_loss = st.last_loss_at.load(Ordering::Relaxed);
+            if last_loss > 0 && now - last_loss < RECENT_LOSS_MS {
+                reasons.push(format!(
+                    "event logger `{}` discarded events in the last {} s",
+                    l.name(),
+                    RECENT_LOSS_MS / 1000
+                ));
+            }
             json!({
                 "name": l.name(),
                 "queued": st.queued.load(Ordering::Relaxed),
@@ -79,7 +113,9 @@ async fn health(State(s): State<ApiState>) -> Result<axum::Json<Json>, ApiError>
                 "filtered": st.filtered.load(Ordering::Relaxed),
                 "discarded_overflow": st.discarded_overflow.load(Ordering::Relaxed),
                 "discarded_rejected": st.discarded_rejected.load(Ordering::Relaxed),
+                "discarded_shutdown": st.discarded_shutdown.load(Ordering::Relaxed),
                 "write_errors": st.write_errors.load(Ordering::Relaxed),
+                "failing_since": failing.map(|f| f.since),
             })
         })
         .collect();
@@ -98,13 +134,23 @@ async fn health(State(s): State<ApiState>) -> Result<axum::Json<Json>, ApiError>
             })
         })
         .collect();
-    Ok(axum::Json(json!({
-        "status": "ok",
+    let status = if reasons.is_empty() { "ok" } else { "degraded" };
+    let code = if storage_failing.is_some() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let body = json!({
+        "status": status,
+        "reasons": reasons,
+        "accepting_submissions": storage_failing.is_none(),
         "storage": rt.storage.name(),
+        "events_origin": rt.bus.origin(),
         "events_produced": rt.bus.produced(),
         "loggers": loggers,
         "views": views,
-    })))
+    });
+    (code, axum::Json(body)).into_response()
 }
 
 async fn get_interaction(

@@ -37,6 +37,9 @@ pub struct Planned {
     pub events: Vec<Event>,
     /// The queue it lands in, to wake that queue's views.
     pub placed_in: Option<String>,
+    /// Whether it sends the interaction to the error queue because the call
+    /// failed or its decision cannot be stored.
+    pub failure: bool,
 }
 
 /// Attached data as the guest sees it.
@@ -106,13 +109,16 @@ pub fn taken_events(bus: &EventBus, ix: &st::Interaction, site: &Site, now: i64)
 }
 
 /// Plans a decision the strategy returned. A move to a queue that does not
-/// exist is the strategy's error: the interaction goes to the error queue.
+/// exist, or a property that its custom field (or the blob) cannot hold, is
+/// the strategy's error: the interaction goes to the error queue, and no
+/// storage call is spent on a decision that would be refused.
 pub fn plan_decision(
     bus: &EventBus,
     ix: &st::Interaction,
     decision: bp::Decision,
     site: &Site,
     queue_exists: impl Fn(&str) -> bool,
+    custom_fields: &[st::CustomField],
     now: i64,
 ) -> Planned {
     if let bp::Action::MoveToQueue(q) = &decision.action
@@ -134,6 +140,12 @@ pub fn plan_decision(
             value: from_bp_value(p.value),
         })
         .collect();
+    if let Some(why) = set
+        .iter()
+        .find_map(|p| st::check_property(custom_fields, &p.key, &p.value).err())
+    {
+        return plan_failure(bus, ix, &format!("decision refused: {why}"), site, now);
+    }
     let (outcome, placed_in) = match decision.action {
         bp::Action::MoveToQueue(q) => (Outcome::MoveToQueue(q.clone()), Some(q)),
         bp::Action::Stop(reason) => (Outcome::Stop(reason), None),
@@ -156,6 +168,7 @@ pub fn plan_decision(
         record,
         events,
         placed_in,
+        failure: false,
     }
 }
 
@@ -180,41 +193,72 @@ pub fn plan_release(
         record,
         events,
         placed_in: Some(site.queue.to_string()),
+        failure: false,
     }
 }
 
-/// Plans the error-queue move for a call that failed; the reason goes into the
-/// interaction's attached data (`ErrorReason`, `ErrorStrategy`, `ErrorView`, `ErrorAt`).
+/// Plans the error-queue move for a call that failed or a decision that was
+/// refused; the reason goes into the interaction's attached data
+/// (`ErrorReason`, `ErrorStrategy`, `ErrorView`, `ErrorAt`).
 pub fn plan_failure(
     bus: &EventBus,
     ix: &st::Interaction,
-    error: &CallError,
+    error: &dyn std::fmt::Display,
     site: &Site,
     now: i64,
 ) -> Planned {
-    let reason = error.to_string();
+    error_move(bus, ix, &error.to_string(), site, now, true)
+}
+
+/// Plans the error-queue move without touching attached data: the last resort
+/// when even the error properties of [`plan_failure`] were refused (say,
+/// `ErrorReason` is mapped to a custom field too short for the reason).
+pub fn plan_failure_without_data(
+    bus: &EventBus,
+    ix: &st::Interaction,
+    error: &dyn std::fmt::Display,
+    site: &Site,
+    now: i64,
+) -> Planned {
+    error_move(bus, ix, &error.to_string(), site, now, false)
+}
+
+fn error_move(
+    bus: &EventBus,
+    ix: &st::Interaction,
+    reason: &str,
+    site: &Site,
+    now: i64,
+    with_data: bool,
+) -> Planned {
     let prop = |k: &str, v: st::Value| st::Property {
         key: k.to_string(),
         value: v,
+    };
+    let set_properties = if with_data {
+        vec![
+            prop("ErrorReason", st::Value::Str(reason.to_string())),
+            prop("ErrorStrategy", st::Value::Str(site.strategy.to_string())),
+            prop("ErrorView", st::Value::Str(site.view.to_string())),
+            prop("ErrorAt", st::Value::Timestamp(now)),
+        ]
+    } else {
+        Vec::new()
     };
     let record = DecisionRecord {
         id: ix.id.clone(),
         owner: site.owner.to_string(),
         outcome: Outcome::MoveToQueue(site.error_queue.to_string()),
-        set_properties: vec![
-            prop("ErrorReason", st::Value::Str(reason.clone())),
-            prop("ErrorStrategy", st::Value::Str(site.strategy.to_string())),
-            prop("ErrorView", st::Value::Str(site.view.to_string())),
-            prop("ErrorAt", st::Value::Timestamp(now)),
-        ],
+        set_properties,
         remove_properties: Vec::new(),
         now,
     };
-    let events = outcome_events(bus, ix, &record, site, Cause::Failed(&reason));
+    let events = outcome_events(bus, ix, &record, site, Cause::Failed(reason));
     Planned {
         record,
         events,
         placed_in: Some(site.error_queue.to_string()),
+        failure: true,
     }
 }
 

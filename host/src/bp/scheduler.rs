@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use ixn_plugin_api::storage::{ClaimRequest, Interaction, State};
+use ixn_plugin_api::storage::{ApplyOutcome, ClaimRequest, Interaction, State};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -169,7 +169,7 @@ impl BpRuntime {
                         check_interval: view.check_interval,
                         owner: &owner,
                     };
-                    self.process(&component, batch, &site, &stats, claimed_at)
+                    self.process(&component, batch, &site, &stats, claimed_at, &cancel)
                         .await;
                     false
                 }
@@ -197,6 +197,7 @@ impl BpRuntime {
         site: &Site<'_>,
         stats: &ViewStats,
         claimed_at: std::time::Instant,
+        cancel: &CancellationToken,
     ) {
         let now = now_ms();
         let taken: Vec<Event> = batch
@@ -222,11 +223,14 @@ impl BpRuntime {
             .max(lease / 4)
             .min(lease);
         let deadline = claimed_at + (lease - margin);
+        // A host that is stopping starts no more calls either: what is not yet
+        // handled goes back to its queue at once.
+        let stopping = cancel.clone();
         let (batch, results) = match tokio::task::spawn_blocking(move || {
             let results: Vec<_> = batch
                 .iter()
                 .map(|ix| {
-                    (std::time::Instant::now() < deadline)
+                    (std::time::Instant::now() < deadline && !stopping.is_cancelled())
                         .then(|| c.handle(&decision::to_bp_interaction(ix), &context))
                 })
                 .collect();
@@ -243,12 +247,21 @@ impl BpRuntime {
         };
 
         let now = now_ms();
+        let custom_fields = &self.config.custom_fields;
         let planned: Vec<Planned> = batch
             .iter()
             .zip(results)
             .map(|(ix, result)| match result {
+                None if cancel.is_cancelled() => decision::plan_release(&self.bus, ix, site, now, "shutdown"),
                 None => decision::plan_release(&self.bus, ix, site, now, "lease-deadline"),
-                Some(Ok(d)) => decision::plan_decision(&self.bus, ix, d, site, |q| self.wakers.contains_key(q), now),
+                Some(Ok(d)) => {
+                    let p = decision::plan_decision(&self.bus, ix, d, site, |q| self.wakers.contains_key(q), custom_fields, now);
+                    if p.failure {
+                        stats.failed.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(interaction = %ix.id, view = site.view, strategy = site.strategy, "Decision refused; interaction sent to the error queue.");
+                    }
+                    p
+                }
                 Some(Err(e)) => {
                     stats.failed.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(interaction = %ix.id, view = site.view, strategy = site.strategy, error = %e, "Strategy failed; interaction sent to the error queue.");
@@ -256,33 +269,85 @@ impl BpRuntime {
                 }
             })
             .collect();
-        let records = planned.iter().map(|p| p.record.clone()).collect();
-        let applied = match self.storage.apply(records).await {
-            Ok(flags) => flags,
-            Err(e) => {
-                tracing::error!(view = site.view, error = %e, "Applying decisions failed; the batch comes back when its leases expire.");
+        self.apply_planned(batch.iter().zip(planned).collect(), site, stats)
+            .await;
+    }
+
+    /// Applies a batch's planned decisions in one storage call. A record the
+    /// storage refuses (a value its custom field cannot hold) sends that one
+    /// interaction to the error queue with the reason, in a second, smaller
+    /// call; the rest of the batch is applied at once and nothing is left
+    /// leased to be claimed and refused again.
+    async fn apply_planned(
+        &self,
+        mut round: Vec<(&Interaction, Planned)>,
+        site: &Site<'_>,
+        stats: &ViewStats,
+    ) {
+        // Round 0: the decisions; 1: error-queue moves with the reason; 2: the
+        // same moves without attached data, should even the reason be refused.
+        for attempt in 0..3 {
+            if round.is_empty() {
                 return;
             }
-        };
-        let mut events = Vec::new();
-        let mut wake: Vec<String> = Vec::new();
-        for (p, ok) in planned.into_iter().zip(applied) {
-            if ok {
-                stats.decided.fetch_add(1, Ordering::Relaxed);
-                events.extend(p.events);
-                if let Some(q) = p.placed_in
-                    && !wake.contains(&q)
-                {
-                    wake.push(q);
+            let records: Vec<_> = round.iter().map(|(_, p)| p.record.clone()).collect();
+            let outcomes = match self.storage.apply(records).await {
+                Ok(outcomes) if outcomes.len() == round.len() => outcomes,
+                Ok(outcomes) => {
+                    tracing::error!(
+                        view = site.view,
+                        asked = round.len(),
+                        answered = outcomes.len(),
+                        "Storage answered a different number of outcomes; the batch comes back when its leases expire."
+                    );
+                    return;
                 }
-            } else {
-                stats.lease_lost.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(interaction = %p.record.id, view = site.view, "Lease lost before the decision was applied; decision dropped.");
+                Err(e) => {
+                    tracing::error!(view = site.view, error = %e, "Applying decisions failed; the batch comes back when its leases expire.");
+                    return;
+                }
+            };
+            let mut events = Vec::new();
+            let mut wake: Vec<String> = Vec::new();
+            let mut refused = Vec::new();
+            for ((ix, p), outcome) in round.into_iter().zip(outcomes) {
+                match outcome {
+                    ApplyOutcome::Applied => {
+                        stats.decided.fetch_add(1, Ordering::Relaxed);
+                        events.extend(p.events);
+                        if let Some(q) = p.placed_in
+                            && !wake.contains(&q)
+                        {
+                            wake.push(q);
+                        }
+                    }
+                    ApplyOutcome::LeaseLost => {
+                        stats.lease_lost.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(interaction = %p.record.id, view = site.view, "Lease lost before the decision was applied; decision dropped.");
+                    }
+                    ApplyOutcome::Refused(why) => {
+                        let reason = format!("storage refused the decision: {why}");
+                        let now = now_ms();
+                        let next = if attempt == 0 {
+                            stats.failed.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(interaction = %ix.id, view = site.view, reason = %why, "Storage refused a decision; interaction sent to the error queue.");
+                            decision::plan_failure(&self.bus, ix, &reason, site, now)
+                        } else {
+                            tracing::warn!(interaction = %ix.id, view = site.view, reason = %why, "Storage refused the error data too; the interaction goes to the error queue without it.");
+                            decision::plan_failure_without_data(&self.bus, ix, &reason, site, now)
+                        };
+                        refused.push((ix, next));
+                    }
+                }
             }
+            self.bus.emit(events);
+            for q in wake {
+                self.wake(&q);
+            }
+            round = refused;
         }
-        self.bus.emit(events);
-        for q in wake {
-            self.wake(&q);
+        for (ix, _) in round {
+            tracing::error!(interaction = %ix.id, view = site.view, "Storage refused even a bare move to the error queue; the interaction comes back when its lease expires.");
         }
     }
 
@@ -300,7 +365,29 @@ impl BpRuntime {
     /// Puts back interactions whose lease expired; returns how many.
     pub async fn recover_once(&self) -> usize {
         let now = now_ms();
-        match self.storage.recover_expired(now).await {
+        let recovered = self.storage.recover_expired(now).await;
+        self.requeued(recovered, "lease-expired", now)
+    }
+
+    /// Puts back at once everything this node's pullers still hold (a batch
+    /// that outlived the shutdown timeout); returns how many.
+    pub async fn release_own_leases(&self) -> usize {
+        let prefix = format!("{}/", self.config.server.node_id);
+        let released = self.storage.release_leases(prefix).await;
+        self.requeued(released, "shutdown", now_ms())
+    }
+
+    /// Reports interactions put back in their queues and wakes their views.
+    fn requeued(
+        &self,
+        result: Result<
+            Vec<ixn_plugin_api::storage::Recovered>,
+            ixn_plugin_api::storage::StorageError,
+        >,
+        reason: &str,
+        now: i64,
+    ) -> usize {
+        match result {
             Ok(recovered) => {
                 let events = recovered
                     .iter()
@@ -312,18 +399,18 @@ impl BpRuntime {
                             now,
                         )
                         .attr("queue", r.queue.as_str())
-                        .attr("reason", "lease-expired")
+                        .attr("reason", reason)
                     })
                     .collect();
                 self.bus.emit(events);
                 for r in &recovered {
-                    tracing::warn!(interaction = %r.id, queue = %r.queue, "Lease expired; interaction back in its queue.");
+                    tracing::warn!(interaction = %r.id, queue = %r.queue, reason, "Lease ended; interaction back in its queue.");
                     self.wake(&r.queue);
                 }
                 recovered.len()
             }
             Err(e) => {
-                tracing::warn!(error = %e, "Lease sweep failed.");
+                tracing::warn!(error = %e, reason, "Putting leased interactions back failed.");
                 0
             }
         }

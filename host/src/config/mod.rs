@@ -67,6 +67,8 @@ pub struct ServerConfig {
     pub lease_timeout: Duration,
     /// Expired-lease sweep period.
     pub recovery_interval: Duration,
+    /// How long a graceful stop waits for views to finish their batches.
+    pub shutdown_timeout: Duration,
 }
 
 /// A plugin named in config: built into the binary or loaded from a file.
@@ -427,6 +429,13 @@ fn validate(
             1,
             3600,
             "recovery-interval",
+        )),
+        shutdown_timeout: Duration::from_secs(range(
+            p,
+            &raw.server.shutdown_timeout,
+            1,
+            3600,
+            "shutdown-timeout",
         )),
     };
 

@@ -55,6 +55,11 @@ pub struct ServerSection {
     /// Seconds between sweeps for expired leases (1–3600, default 5).
     #[serde(default = "default_recovery_interval")]
     pub recovery_interval: Spanned<u64>,
+    /// Seconds a graceful stop (SIGTERM, SIGINT) waits for the views to finish
+    /// the batches they hold before releasing what is still leased (1–3600,
+    /// default 30). Loggers then write what they hold.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout: Spanned<u64>,
 }
 
 /// `[storage]`
@@ -312,6 +317,9 @@ fn default_lease_timeout() -> Spanned<u64> {
 }
 fn default_recovery_interval() -> Spanned<u64> {
     Spanned::new(0..0, 5)
+}
+fn default_shutdown_timeout() -> Spanned<u64> {
+    Spanned::new(0..0, 30)
 }
 fn default_cache_dir() -> String {
     "${data-dir}/wasm-cache".into()

@@ -7,8 +7,8 @@
 //! the bound, are discarded and counted); a permanent error drops the batch,
 //! counted and logged.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ixn_plugin_api::sink::{ErrorKind, EventRecord, Field, SinkClient};
@@ -38,6 +38,42 @@ pub struct LoggerStats {
     pub filtered: AtomicU64,
     /// Write attempts that failed.
     pub write_errors: AtomicU64,
+    /// Records still unwritten when the host stopped while the sink was down.
+    pub discarded_shutdown: AtomicU64,
+    /// When the logger last discarded or dropped a record (ms since the epoch; 0: never).
+    pub last_loss_at: AtomicI64,
+    /// `Some` while the sink fails: since when, and its latest error.
+    pub failing: Mutex<Option<crate::storage::Failing>>,
+}
+
+impl LoggerStats {
+    fn lost(&self) {
+        self.last_loss_at
+            .store(crate::time::now_ms(), Ordering::Relaxed);
+    }
+
+    fn sink_failed(&self, error: &str) {
+        if let Ok(mut failing) = self.failing.lock() {
+            let since = failing
+                .as_ref()
+                .map_or_else(crate::time::now_ms, |f| f.since);
+            *failing = Some(crate::storage::Failing {
+                since,
+                error: error.to_string(),
+            });
+        }
+    }
+
+    fn sink_works(&self) {
+        if let Ok(mut failing) = self.failing.lock() {
+            *failing = None;
+        }
+    }
+
+    /// `Some` while the sink fails.
+    pub fn failing(&self) -> Option<crate::storage::Failing> {
+        self.failing.lock().ok().and_then(|f| f.clone())
+    }
 }
 
 /// A running event logger.
@@ -123,7 +159,7 @@ impl EventLogger {
         }
     }
 
-    fn record(&self, sequence: u64, event: &Event) -> EventRecord {
+    fn record(&self, origin: &str, sequence: u64, event: &Event) -> EventRecord {
         let mut fields: Vec<Field> = event
             .attributes
             .iter()
@@ -150,25 +186,27 @@ impl EventLogger {
             activity: event.kind.activity().as_str().to_string(),
             endpoint: event.endpoint.map(|e| e.as_str().to_string()),
             occurred_at: event.occurred_at,
+            origin: origin.to_string(),
             sequence,
             interaction_id: event.interaction_id.clone(),
             fields,
         }
     }
 
-    /// Offers events numbered from `first_sequence`; never waits.
-    pub fn offer(&self, first_sequence: u64, events: &[Event]) {
+    /// Offers events of `origin` numbered from `first_sequence`; never waits.
+    pub fn offer(&self, origin: &str, first_sequence: u64, events: &[Event]) {
         for (i, event) in events.iter().enumerate() {
             if !self.wanted(event) {
                 self.stats.filtered.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            let record = self.record(first_sequence + i as u64, event);
+            let record = self.record(origin, first_sequence + i as u64, event);
             match self.tx.try_send(Message::Record(record)) {
                 Ok(()) => {
                     self.stats.queued.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(_) => {
+                    self.stats.lost();
                     let n = self
                         .stats
                         .discarded_overflow
@@ -264,6 +302,7 @@ impl Writer {
                     self.stats
                         .written
                         .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    self.stats.sink_works();
                     return;
                 }
                 Ok(Err(e)) => e,
@@ -273,17 +312,23 @@ impl Writer {
             };
             self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
             if error.kind == ErrorKind::Permanent {
+                self.stats.lost();
                 self.stats
                     .discarded_rejected
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
                 tracing::error!(logger = %self.name, records = batch.len(), error = %error, "Sink refused a batch; it is dropped.");
                 return;
             }
+            self.stats.sink_failed(&error.message);
             tracing::warn!(logger = %self.name, records = batch.len(), error = %error, retry_in = ?self.reconnect_timeout, "Sink is unavailable; the batch is kept and retried.");
             tokio::select! {
                 _ = tokio::time::sleep(self.reconnect_timeout) => {}
                 _ = cancel.cancelled() => {
-                    tracing::error!(logger = %self.name, records = batch.len(), "Shutting down with an unwritten batch.");
+                    self.stats.lost();
+                    self.stats
+                        .discarded_shutdown
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    tracing::error!(logger = %self.name, records = batch.len(), "Shutting down with an unwritten batch; it is lost.");
                     return;
                 }
             }

@@ -1,7 +1,11 @@
 //! Reporting events and the event loggers that store them.
 //!
 //! Processing code builds [`Event`]s and hands them to the [`EventBus`], which
-//! numbers them and offers each to every logger without ever waiting: a slow
+//! numbers them and offers each to every logger without ever waiting. An
+//! event is identified by its bus's *origin* — the node id and a unique,
+//! time-ordered id made when the host starts — and its sequence number in
+//! that origin, so events of a restarted host or of another host never take
+//! the identity of earlier ones (sinks deduplicate on the pair). A slow
 //! or dead sink fills its logger's bounded queue, and what does not fit is
 //! discarded, counted and logged (the seed's `max-queue-size`).
 
@@ -74,6 +78,7 @@ pub fn sink_value(v: &ixn_plugin_api::storage::Value) -> Value {
 
 /// Fans events out to the loggers.
 pub struct EventBus {
+    origin: Arc<str>,
     sequence: AtomicU64,
     produced: AtomicU64,
     loggers: Vec<Arc<EventLogger>>,
@@ -81,8 +86,9 @@ pub struct EventBus {
 }
 
 impl EventBus {
-    /// A bus over running loggers.
-    pub fn new(loggers: Vec<Arc<EventLogger>>) -> Self {
+    /// A bus over running loggers; its events' origin is `node_id` and a fresh
+    /// time-ordered id.
+    pub fn new(node_id: &str, loggers: Vec<Arc<EventLogger>>) -> Self {
         let mut userdata_keys: Vec<String> = loggers
             .iter()
             .flat_map(|l| l.userdata_keys().iter().cloned())
@@ -90,11 +96,17 @@ impl EventBus {
         userdata_keys.sort();
         userdata_keys.dedup();
         EventBus {
+            origin: format!("{node_id}:{}", crate::ids::new_id()).into(),
             sequence: AtomicU64::new(0),
             produced: AtomicU64::new(0),
             loggers,
             userdata_keys,
         }
+    }
+
+    /// The origin of this bus's events.
+    pub fn origin(&self) -> &str {
+        &self.origin
     }
 
     /// Attached-data keys some logger maps: copy only these into events.
@@ -127,7 +139,7 @@ impl EventBus {
         self.produced.fetch_add(n, Ordering::Relaxed);
         let events: Arc<[Event]> = events.into();
         for logger in &self.loggers {
-            logger.offer(first, &events);
+            logger.offer(&self.origin, first, &events);
         }
     }
 

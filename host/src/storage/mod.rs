@@ -1,29 +1,33 @@
 //! The storage port: async calls over the storage plugin's (blocking) C ABI.
 //!
 //! Every call runs on tokio's blocking pool so a slow database never stalls
-//! the runtime's worker threads.
+//! the runtime's worker threads. The port also remembers whether the backend
+//! is failing right now (a retriable error with no success since), which
+//! `/health` reports.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use ixn_plugin_api::storage::{
-    ClaimRequest, DecisionRecord, Interaction, NewInteraction, QueueCount, Recovered,
-    StorageClient, StorageError,
+    ApplyOutcome, ClaimRequest, DecisionRecord, ErrorKind, Interaction, NewInteraction, QueueCount,
+    Recovered, StorageClient, StorageError,
 };
+
+use crate::time::now_ms;
 
 /// A shared handle on the open storage plugin.
 #[derive(Clone)]
 pub struct Storage {
     client: Arc<StorageClient>,
+    failing: Arc<Mutex<Option<Failing>>>,
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
-) -> Result<T, StorageError> {
-    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
-        Err(StorageError::permanent(format!(
-            "storage call did not complete: {e}"
-        )))
-    })
+/// Since when the backend fails, and its latest error.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failing {
+    /// When the first failure of this stretch happened (ms since the epoch).
+    pub since: i64,
+    /// The latest error.
+    pub error: String,
 }
 
 impl Storage {
@@ -31,7 +35,41 @@ impl Storage {
     pub fn new(client: StorageClient) -> Self {
         Storage {
             client: Arc::new(client),
+            failing: Arc::default(),
         }
+    }
+
+    /// `Some` while the backend cannot store: its last call failed as
+    /// retriable (busy, full, read-only, unreachable) and none succeeded since.
+    pub fn failing(&self) -> Option<Failing> {
+        self.failing.lock().ok().and_then(|f| f.clone())
+    }
+
+    /// Runs a plugin call on the blocking pool and notes whether the backend works.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let result = tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+            Err(StorageError::permanent(format!(
+                "storage call did not complete: {e}"
+            )))
+        });
+        if let Ok(mut failing) = self.failing.lock() {
+            match &result {
+                Ok(_) => *failing = None,
+                Err(e) if e.kind == ErrorKind::Retriable => {
+                    let since = failing.as_ref().map_or_else(now_ms, |f| f.since);
+                    *failing = Some(Failing {
+                        since,
+                        error: e.message.clone(),
+                    });
+                }
+                // A permanent error is about the request (a duplicate id), not the backend.
+                Err(_) => {}
+            }
+        }
+        result
     }
 
     /// The plugin's name.
@@ -42,36 +80,48 @@ impl Storage {
     /// Stores a batch, all or nothing.
     pub async fn submit(&self, batch: Vec<NewInteraction>) -> Result<(), StorageError> {
         let c = self.client.clone();
-        blocking(move || c.submit(&batch)).await
+        self.blocking(move || c.submit(&batch)).await
     }
 
     /// Claims interactions for a view.
     pub async fn claim(&self, request: ClaimRequest) -> Result<Vec<Interaction>, StorageError> {
         let c = self.client.clone();
-        blocking(move || c.claim(&request)).await
+        self.blocking(move || c.claim(&request)).await
     }
 
-    /// Applies decisions in one transaction.
-    pub async fn apply(&self, batch: Vec<DecisionRecord>) -> Result<Vec<bool>, StorageError> {
+    /// Applies decisions in one transaction, one outcome per record.
+    pub async fn apply(
+        &self,
+        batch: Vec<DecisionRecord>,
+    ) -> Result<Vec<ApplyOutcome>, StorageError> {
         let c = self.client.clone();
-        blocking(move || c.apply(&batch)).await
+        self.blocking(move || c.apply(&batch)).await
     }
 
     /// One interaction.
     pub async fn get(&self, id: String) -> Result<Option<Interaction>, StorageError> {
         let c = self.client.clone();
-        blocking(move || c.get(&id)).await
+        self.blocking(move || c.get(&id)).await
     }
 
     /// Counts per queue.
     pub async fn counts(&self) -> Result<Vec<QueueCount>, StorageError> {
         let c = self.client.clone();
-        blocking(move || c.counts()).await
+        self.blocking(move || c.counts()).await
     }
 
     /// Puts back interactions whose lease ended before `now`.
     pub async fn recover_expired(&self, now: i64) -> Result<Vec<Recovered>, StorageError> {
         let c = self.client.clone();
-        blocking(move || c.recover_expired(now)).await
+        self.blocking(move || c.recover_expired(now)).await
+    }
+
+    /// Puts back what owners whose name starts with `owner_prefix` hold.
+    pub async fn release_leases(
+        &self,
+        owner_prefix: String,
+    ) -> Result<Vec<Recovered>, StorageError> {
+        let c = self.client.clone();
+        self.blocking(move || c.release_leases(&owner_prefix)).await
     }
 }

@@ -3,8 +3,11 @@
 //! For an interaction whose `Subject` property contains `refuse`, `handle` returns
 //! `err("refused by hostile-err")`. Unlike a trap this is an ordinary answer: the
 //! instance stays usable, and the host sends only that interaction to the business
-//! process's error queue with the reason. Every other interaction stops with the
-//! reason `ok`.
+//! process's error queue with the reason. For one whose `Subject` contains
+//! `oversize`, it stops with reason `ok` and sets `Note` to 100 characters: a
+//! decision that a host mapping `Note` to a shorter custom field must refuse
+//! for that interaction alone (the poison-batch test). Every other interaction
+//! stops with the reason `ok`.
 //!
 //! World: `business-process`. Config keys: none.
 
@@ -13,7 +16,7 @@ wit_bindgen::generate!({
     world: "business-process",
 });
 
-use ixn::bp::types::{Action, Value};
+use ixn::bp::types::{Action, Property, Value};
 
 struct HostileErr;
 
@@ -22,9 +25,17 @@ impl Guest for HostileErr {
         if subject(&interaction).contains("refuse") {
             return Err("refused by hostile-err".to_string());
         }
+        let set_properties = if subject(&interaction).contains("oversize") {
+            vec![Property {
+                key: "Note".to_string(),
+                value: Value::Str("n".repeat(100)),
+            }]
+        } else {
+            Vec::new()
+        };
         Ok(Decision {
             action: Action::Stop("ok".to_string()),
-            set_properties: Vec::new(),
+            set_properties,
             remove_properties: Vec::new(),
         })
     }
