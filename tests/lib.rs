@@ -77,6 +77,11 @@ impl TestHost {
     /// Stops the host gracefully and starts a new one on the same config and
     /// data directory, as an operator's restart does.
     pub async fn restart(self) -> anyhow::Result<TestHost> {
+        self.restart_with(None).await
+    }
+
+    /// [`TestHost::restart`], with `config` written over the old one first.
+    pub async fn restart_with(self, config: Option<&str>) -> anyhow::Result<TestHost> {
         let TestHost {
             server,
             client,
@@ -84,6 +89,9 @@ impl TestHost {
             ..
         } = self;
         server.shutdown().await;
+        if let Some(config) = config {
+            std::fs::write(dir.path().join("ixn.toml"), config)?;
+        }
         let overrides = Overrides {
             data_dir: Some(dir.path().join("data")),
             listen: Some(([127, 0, 0, 1], 0).into()),

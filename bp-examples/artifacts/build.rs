@@ -134,6 +134,17 @@ fn build_components(manifest: &Path, target_dir: &Path) {
         .unwrap_or_else(|e| panic!("could not run {command:?}: {e}"));
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
+        // The target is the usual reason on a fresh machine: rustup does not add
+        // the targets rust-toolchain.toml names to a toolchain already installed.
+        if stderr.contains("can't find crate for `core`")
+            || stderr.contains("can't find crate for `std`")
+        {
+            panic!(
+                "the {WASM_TARGET} target is not installed for this toolchain, and the BP \
+                 components are built for it.\nInstall it with `rustup target add {WASM_TARGET}` \
+                 (the README's commands do), then build again.\n--- stderr\n{stderr}"
+            );
+        }
         panic!(
             "building the BP components failed ({}).\ncommand: {command:?}\n--- stderr\n{stderr}",
             output.status,

@@ -101,7 +101,11 @@ impl Server {
         let engine = WasmEngine::new(&config.wasm)?;
         let env = Arc::new(HostEnv {
             lookup_tables: config.lookup_tables.clone(),
-            ..Default::default()
+            // Every configured queue is known from the start, even should the
+            // first count fail.
+            queue_depths: std::sync::RwLock::new(
+                config.queues().map(|q| (q.name.clone(), 0)).collect(),
+            ),
         });
         let mut components = BTreeMap::new();
         for strategy in config.strategies.values() {
@@ -120,6 +124,7 @@ impl Server {
             components,
             env,
         );
+        runtime.refresh_depths_once().await;
         let mut tasks = runtime.spawn(&cancel);
 
         let (tx, rx) = mpsc::channel(SUBMIT_BATCH * 4);

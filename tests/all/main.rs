@@ -7,4 +7,5 @@ mod leases;
 mod plugins;
 mod signals;
 mod sinks;
+mod startup;
 mod storage_outage;

@@ -416,27 +416,34 @@ impl BpRuntime {
         }
     }
 
-    async fn refresh_depths(self: Arc<Self>, cancel: CancellationToken) {
-        loop {
-            match self.storage.counts().await {
-                Ok(counts) => {
-                    let mut depths: HashMap<String, u32> =
-                        self.wakers.keys().map(|q| (q.clone(), 0)).collect();
-                    for c in counts {
-                        if let Some(d) = depths.get_mut(&c.queue) {
-                            *d = c.queued.min(u32::MAX as u64) as u32;
-                        }
-                    }
-                    if let Ok(mut w) = self.env.queue_depths.write() {
-                        *w = depths;
+    /// Counts what waits in each configured queue, for the `queue-depth` host
+    /// function. The server runs it once before the first view pulls, so a
+    /// component never sees a configured queue as unknown.
+    pub async fn refresh_depths_once(&self) {
+        match self.storage.counts().await {
+            Ok(counts) => {
+                let mut depths: HashMap<String, u32> =
+                    self.wakers.keys().map(|q| (q.clone(), 0)).collect();
+                for c in counts {
+                    if let Some(d) = depths.get_mut(&c.queue) {
+                        *d = c.queued.min(u32::MAX as u64) as u32;
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "Queue depth refresh failed."),
+                if let Ok(mut w) = self.env.queue_depths.write() {
+                    *w = depths;
+                }
             }
+            Err(e) => tracing::warn!(error = %e, "Queue depth refresh failed."),
+        }
+    }
+
+    async fn refresh_depths(self: Arc<Self>, cancel: CancellationToken) {
+        loop {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = cancel.cancelled() => return,
             }
+            self.refresh_depths_once().await;
         }
     }
 }
