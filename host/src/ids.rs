@@ -53,9 +53,21 @@ pub fn new_id() -> String {
 }
 
 /// Whether a submitter-given id is acceptable: 1–64 printable ASCII characters without spaces.
+///
+/// The documented character set of an id a submitter chooses: 1 to 64 of
+/// `A-Z a-z 0-9 - _ . :`, starting with a letter or digit. Ids end up in
+/// URLs, file names of exports and other backends' keys: no `/`, no spaces,
+/// no `..` path tricks, nothing a backend cannot hold.
 pub fn is_valid_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_graphic())
+    id.len() <= 64
+        && id.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
+
+/// How [`is_valid_id`] is explained to a user.
+pub const ID_RULE: &str = "1-64 characters of A-Z a-z 0-9 - _ . : starting with a letter or digit";
 
 #[cfg(test)]
 mod tests {

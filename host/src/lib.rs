@@ -9,6 +9,7 @@
 pub mod api;
 pub mod bp;
 pub mod builtins;
+pub mod check;
 pub mod config;
 pub mod demo;
 pub mod events;

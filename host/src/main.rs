@@ -94,6 +94,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::CheckConfig => match Config::load(&cli.config) {
             Ok(c) => {
+                let registry = ixn::builtins::registry();
+                if let Err(e) = ixn::check::runnable(&c, &registry) {
+                    eprintln!("{}: {e}", cli.config.display());
+                    return Ok(ExitCode::from(2));
+                }
                 println!(
                     "{}: ok ({} business processes, {} queues, {} views, {} strategies, {} event loggers)",
                     cli.config.display(),

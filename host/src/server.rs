@@ -63,6 +63,9 @@ impl Server {
     /// Opens the plugins, loads the components and starts everything.
     pub async fn start(config: Config, registry: &Registry) -> anyhow::Result<Server> {
         let config = Arc::new(config);
+        // Everything the config names must be there and fit before anything is created.
+        let (c, reg) = (config.clone(), registry.clone());
+        tokio::task::spawn_blocking(move || crate::check::runnable(&c, &reg)).await??;
         std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
             format!(
                 "creating data directory {}",

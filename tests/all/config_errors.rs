@@ -84,3 +84,113 @@ fn a_queue_name_with_a_comma_is_refused_with_its_position() {
         + 1;
     assert_eq!(p.line, line);
 }
+
+/// Issue 6: `check-config` said OK for a strategy whose component is missing,
+/// not WebAssembly, a core module or a component of another world, and for
+/// a storage or sink plugin that does not exist or is not a plugin; `serve`
+/// then failed after creating the data directory and databases, with errors
+/// that repeated `(os error 2)` or dumped lines of bytes. Both now refuse the
+/// config first, one clear line per problem, and `serve` creates nothing.
+#[test]
+fn what_the_config_names_is_checked_before_anything_is_created() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    std::fs::write(d.join("notes.wasm"), "this is not WebAssembly\n".repeat(40)).expect("write");
+    // The smallest core module, and the smallest component (no exports at all).
+    std::fs::write(d.join("core.wasm"), b"\0asm\x01\0\0\0").expect("write");
+    std::fs::write(d.join("empty-component.wasm"), b"\0asm\x0d\0\x01\0").expect("write");
+    std::fs::write(d.join("libnot-a-plugin.so"), b"not an ELF file").expect("write");
+    let config = format!(
+        r#"
+[server]
+data-dir = "data"
+
+[storage]
+plugin = "postgres"
+[storage.settings]
+path = "x.db"
+
+[strategy.missing]
+component = "nowhere.wasm"
+[strategy.text]
+component = "notes.wasm"
+[strategy.core]
+component = "core.wasm"
+[strategy.other-world]
+component = "empty-component.wasm"
+[strategy.good]
+component = "{router}"
+
+[[business-process]]
+name = "bp"
+entry-queue = "bp.In"
+error-queue = "bp.Error"
+  [[business-process.queue]]
+  name = "bp.In"
+  [[business-process.queue]]
+  name = "bp.Error"
+
+[[event-logger]]
+name = "broken"
+  [event-logger.logger-settings]
+  plugin = "libnot-a-plugin.so"
+"#,
+        router = ixn_bp_artifacts::ROUTER
+    );
+    let path = d.join("ixn.toml");
+    std::fs::write(&path, config).expect("write config");
+    let ixn = ixn_tests::profile_dir().join("ixn");
+    let run = |command: &str| {
+        std::process::Command::new(&ixn)
+            .args([command, "--config"])
+            .arg(&path)
+            .output()
+            .expect("run ixn")
+    };
+
+    let out = run("check-config");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let expected: [&[&str]; 6] = [
+        &[
+            "[storage] plugin",
+            "no built-in storage plugin named `postgres`",
+            "sqlite",
+        ],
+        &["event logger `broken`", "not an ixn plugin"],
+        &[
+            "strategy `core`",
+            "core WebAssembly module, not a component",
+        ],
+        &["strategy `missing`", "nowhere.wasm", "cannot read"],
+        &[
+            "strategy `other-world`",
+            "does not implement world ixn:bp/business-process",
+        ],
+        &["strategy `text`", "is not a WebAssembly component"],
+    ];
+    let problems: Vec<&str> = stderr.lines().filter(|l| l.starts_with("  ")).collect();
+    assert_eq!(
+        problems.len(),
+        expected.len(),
+        "one line per problem:\n{stderr}"
+    );
+    for (line, needles) in problems.iter().zip(expected) {
+        for needle in needles {
+            assert!(
+                line.contains(needle),
+                "`{needle}` not in `{line}`\n{stderr}"
+            );
+        }
+    }
+    assert!(!stderr.contains("strategy `good`"), "{stderr}");
+
+    let out = run("serve");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("strategy `core`"), "{stderr}");
+    assert!(
+        !d.join("data").exists(),
+        "serve created its data directory:\n{stderr}"
+    );
+}

@@ -85,6 +85,42 @@ fn property_value(key: &str, v: Json) -> Result<Value, ApiError> {
     })
 }
 
+/// Refuses text no storage backend can hold: a NUL character (PostgreSQL's
+/// text and JSONB refuse it), naming the field.
+fn check_text(req: &SubmitRequest) -> Result<(), ApiError> {
+    let nul = |field: &str| {
+        bad(format!(
+            "{field}: contains a NUL character (U+0000), which cannot be stored"
+        ))
+    };
+    let fields: [(&str, Option<&str>); 7] = [
+        ("tenant", Some(&req.tenant)),
+        ("media_type", Some(&req.media_type)),
+        ("interaction_type", Some(&req.interaction_type)),
+        ("interaction_subtype", Some(&req.interaction_subtype)),
+        ("external_id", req.external_id.as_deref()),
+        ("parent_id", req.parent_id.as_deref()),
+        ("submitted_by", Some(&req.submitted_by)),
+    ];
+    for (field, text) in fields {
+        if text.is_some_and(|t| t.contains('\0')) {
+            return Err(nul(field));
+        }
+    }
+    for (key, value) in &req.properties {
+        if key.contains('\0') {
+            return Err(nul(&format!("properties: key {key:?}")));
+        }
+        if key.is_empty() {
+            return Err(bad("properties: a key is empty"));
+        }
+        if value.as_str().is_some_and(|v| v.contains('\0')) {
+            return Err(nul(&format!("properties.{key}")));
+        }
+    }
+    Ok(())
+}
+
 pub(super) async fn submit(
     State(s): State<ApiState>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
@@ -111,16 +147,31 @@ pub(super) async fn submit(
     if req.media_type.trim().is_empty() {
         return Err(bad("media_type is empty"));
     }
+    check_text(&req)?;
     let queue = match (&req.queue, &req.business_process) {
-        (Some(q), _) => {
-            if config.process_of(q).is_none() {
-                return Err(bad(format!("no queue `{q}`")));
+        (Some(q), bp) => {
+            let Some(owner) = config.process_of(q) else {
+                return Err(bad(format!("queue: no queue `{q}`")));
+            };
+            // Both given: they must agree, or the submitter meant something else.
+            if let Some(bp) = bp {
+                if !config.business_processes.iter().any(|p| &p.name == bp) {
+                    return Err(bad(format!("business_process: no business process `{bp}`")));
+                }
+                if &owner.name != bp {
+                    return Err(bad(format!(
+                        "business_process: queue `{q}` belongs to business process `{}`, not `{bp}`",
+                        owner.name
+                    )));
+                }
             }
             q.clone()
         }
         (None, Some(bp)) => match config.business_processes.iter().find(|p| &p.name == bp) {
             Some(p) => p.entry_queue.clone(),
-            None => return Err(bad(format!("no business process `{bp}`"))),
+            None => {
+                return Err(bad(format!("business_process: no business process `{bp}`")));
+            }
         },
         (None, None) => match config.business_processes.as_slice() {
             [only] => only.entry_queue.clone(),
@@ -135,7 +186,8 @@ pub(super) async fn submit(
         Some(id) if crate::ids::is_valid_id(&id) => id,
         Some(id) => {
             return Err(bad(format!(
-                "id `{id}` must be 1-64 printable ASCII characters"
+                "id: `{id}` is not an id: {}",
+                crate::ids::ID_RULE
             )));
         }
         None => crate::ids::new_id(),

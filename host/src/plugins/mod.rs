@@ -94,6 +94,13 @@ impl Registry {
         }
     }
 
+    /// Checks that a plugin exists with this host's ABI and contract, without
+    /// opening it: a built-in by name, a file by loading it (its symbols are
+    /// read before `dlopen`, see [`loader::load`]).
+    pub fn check(&self, kind: PluginKind, r: &PluginRef) -> Result<(), PluginError> {
+        self.table(kind, r).map(|_| ())
+    }
+
     /// Opens a storage plugin.
     pub fn open_storage(
         &self,

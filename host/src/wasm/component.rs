@@ -82,26 +82,7 @@ impl BpComponent {
             message,
         };
         let component = engine.load_component(path)?;
-        let mut linker: Linker<StoreState> = Linker::new(engine.engine());
-        BusinessProcess::add_to_linker::<StoreState, wasmtime::component::HasSelf<StoreState>>(
-            &mut linker,
-            |s| s,
-        )
-        .map_err(|e| fail(format!("linking host functions: {e}")))?;
-        // Rust's std makes components import WASI interfaces the BP logic never
-        // calls; they trap if called instead of pulling in a WASI implementation.
-        linker
-            .define_unknown_imports_as_traps(&component)
-            .map_err(|e| fail(format!("{e}")))?;
-        let has_init = component.get_export_index(None, "init").is_some();
-        let instance_pre = linker
-            .instantiate_pre(&component)
-            .map_err(|e| fail(format!("{e:#}")))?;
-        let pre = BusinessProcessPre::new(instance_pre).map_err(|e| {
-            fail(format!(
-                "does not implement world ixn:bp/business-process: {e:#}"
-            ))
-        })?;
+        let (pre, has_init) = link(engine, &component).map_err(fail)?;
         let this = Arc::new(BpComponent {
             name: strategy.name.as_str().into(),
             engine: engine.clone(),
@@ -124,6 +105,18 @@ impl BpComponent {
             pool.idle.push(first);
         }
         Ok(this)
+    }
+
+    /// Checks without writing or running anything that a strategy's component
+    /// compiles (or is in the cache) and implements world `business-process`.
+    pub fn check(engine: &Arc<WasmEngine>, strategy: &StrategyConfig) -> Result<(), EngineError> {
+        let component = engine.check_component(&strategy.component)?;
+        link(engine, &component)
+            .map(|_| ())
+            .map_err(|message| EngineError::Compile {
+                path: strategy.component.clone(),
+                message,
+            })
     }
 
     /// The strategy's name.
@@ -285,4 +278,31 @@ fn classify(e: wasmtime::Error, engine: &WasmEngine) -> CallError {
             }
         }
     }
+}
+
+/// Links a component against the host functions and checks it implements
+/// world `business-process`; answers the pre-instantiated component and
+/// whether it exports `init`.
+fn link(
+    engine: &WasmEngine,
+    component: &wasmtime::component::Component,
+) -> Result<(BusinessProcessPre<StoreState>, bool), String> {
+    let mut linker: Linker<StoreState> = Linker::new(engine.engine());
+    BusinessProcess::add_to_linker::<StoreState, wasmtime::component::HasSelf<StoreState>>(
+        &mut linker,
+        |s| s,
+    )
+    .map_err(|e| format!("linking host functions: {e}"))?;
+    // Rust's std makes components import WASI interfaces the BP logic never
+    // calls; they trap if called instead of pulling in a WASI implementation.
+    linker
+        .define_unknown_imports_as_traps(component)
+        .map_err(|e| format!("{e}"))?;
+    let has_init = component.get_export_index(None, "init").is_some();
+    let instance_pre = linker
+        .instantiate_pre(component)
+        .map_err(|e| format!("{e:#}"))?;
+    let pre = BusinessProcessPre::new(instance_pre)
+        .map_err(|e| format!("does not implement world ixn:bp/business-process: {e:#}"))?;
+    Ok((pre, has_init))
 }

@@ -43,6 +43,29 @@ pub enum EngineError {
     },
 }
 
+/// Reads a component file and refuses, in one line, what is not a component:
+/// a missing file, a file that is not WebAssembly, a core module.
+fn read_component_file(path: &Path) -> Result<Vec<u8>, EngineError> {
+    let bytes = std::fs::read(path).map_err(|source| EngineError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let refuse = |message: &str| EngineError::Compile {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    };
+    // The preamble: `\0asm`, then a 16-bit version and a 16-bit layer, which is
+    // 0 for a core module and 1 for a component.
+    match bytes.get(..8) {
+        Some([0, b'a', b's', b'm', _, _, 1, 0]) => Ok(bytes),
+        Some([0, b'a', b's', b'm', _, _, 0, 0]) => Err(refuse(
+            "is a core WebAssembly module, not a component (build a cdylib for wasm32-wasip2, \
+             or wrap the module with `wasm-tools component new`)",
+        )),
+        _ => Err(refuse("is not a WebAssembly component")),
+    }
+}
+
 /// The shared engine and its epoch ticker.
 pub struct WasmEngine {
     engine: Engine,
@@ -105,10 +128,17 @@ impl WasmEngine {
     /// compiled the same bytes before. The key covers the wasmtime version,
     /// the engine's settings and the bytes, so a stale entry is never used.
     pub fn load_component(&self, path: &Path) -> Result<Component, EngineError> {
-        let bytes = std::fs::read(path).map_err(|source| EngineError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        self.component(path, true)
+    }
+
+    /// [`WasmEngine::load_component`] that writes nothing: what `check-config`
+    /// uses, before anything exists on disk.
+    pub fn check_component(&self, path: &Path) -> Result<Component, EngineError> {
+        self.component(path, false)
+    }
+
+    fn component(&self, path: &Path, write_cache: bool) -> Result<Component, EngineError> {
+        let bytes = read_component_file(path)?;
         let key = self.cache_key(&bytes);
         let cached = self.config.cache_dir.join(format!("{key}.cwasm"));
         if cached.is_file() {
@@ -128,7 +158,7 @@ impl WasmEngine {
             path: path.to_path_buf(),
             message: format!("{e:#}"),
         })?;
-        if let Err(e) = self.store_cache(&cached, &component) {
+        if write_cache && let Err(e) = self.store_cache(&cached, &component) {
             tracing::warn!(cache = %cached.display(), error = %e, "Cannot write the compilation cache; going on without it.");
         }
         Ok(component)

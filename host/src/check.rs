@@ -1,0 +1,56 @@
+//! What `check-config` and `serve` verify before anything is created: every
+//! strategy's component compiles (or is in the cache) and implements world
+//! `business-process`, and every plugin named exists with this host's ABI.
+//!
+//! The config itself is valid by then (`Config::load`); this is the part of
+//! validation that reads the files the config names. Nothing is written: no
+//! data directory, no database, no cache entry.
+
+use ixn_plugin_api::abi::PluginKind;
+
+use crate::config::Config;
+use crate::plugins::Registry;
+use crate::wasm::{BpComponent, WasmEngine};
+
+/// Every problem found, one line each, in config order.
+#[derive(Debug, thiserror::Error)]
+#[error("the configuration names what cannot run:\n  {}", .0.join("\n  "))]
+pub struct NotRunnable(pub Vec<String>);
+
+/// Checks every component and plugin `config` names; blocking (it compiles
+/// components that are not cached and loads plugin files).
+pub fn runnable(config: &Config, registry: &Registry) -> Result<(), NotRunnable> {
+    let mut problems = Vec::new();
+    if let Err(e) = registry.check(PluginKind::Storage, &config.storage) {
+        problems.push(format!("[storage] plugin: {e}"));
+    }
+    for l in &config.event_loggers {
+        if let Err(e) = registry.check(PluginKind::Sink, &l.sink) {
+            problems.push(format!("event logger `{}`: sink: {e}", l.name));
+        }
+    }
+    match WasmEngine::new(&config.wasm) {
+        Ok(engine) => {
+            for s in config.strategies.values() {
+                if let Err(e) = BpComponent::check(&engine, s) {
+                    problems.push(format!(
+                        "strategy `{}`: {}",
+                        s.name,
+                        first_line(&e.to_string())
+                    ));
+                }
+            }
+        }
+        Err(e) => problems.push(e.to_string()),
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(NotRunnable(problems))
+    }
+}
+
+/// A message cut to its first line: a compiler's multi-line report stays a line.
+fn first_line(message: &str) -> &str {
+    message.lines().next().unwrap_or(message)
+}
