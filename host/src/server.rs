@@ -145,16 +145,18 @@ impl Server {
         let app = crate::api::router(crate::api::ApiState {
             runtime: runtime.clone(),
             submitter: submitter.clone(),
+            body_read_timeout: config.server.body_read_timeout,
         });
-        let c = cancel.clone();
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(c.cancelled_owned())
-                .await
-            {
-                tracing::error!(error = %e, "HTTP API stopped.");
-            }
-        }));
+        let limits = crate::api::serve::Limits {
+            header_read_timeout: config.server.header_read_timeout,
+            max_connections: config.server.max_connections,
+        };
+        tasks.push(tokio::spawn(crate::api::serve::serve(
+            listener,
+            app,
+            limits,
+            cancel.clone(),
+        )));
         tracing::info!(%addr, "ixn is up.");
         Ok(Server {
             config,

@@ -3,6 +3,7 @@
 mod api;
 mod config_errors;
 mod hostile_wasm;
+mod http_limits;
 mod leases;
 mod plugins;
 mod signals;

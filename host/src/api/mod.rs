@@ -3,6 +3,7 @@
 //! Request bodies are parsed here (not by axum's extractor) so that every
 //! malformed request gets a 4xx with a JSON `{"error": "..."}` body.
 
+pub mod serve;
 mod submit;
 
 use std::sync::Arc;
@@ -25,6 +26,8 @@ pub struct ApiState {
     pub runtime: Arc<BpRuntime>,
     /// Submission batching.
     pub submitter: Submitter,
+    /// How long a request body may take to arrive.
+    pub body_read_timeout: std::time::Duration,
 }
 
 /// An error answer: status and message.

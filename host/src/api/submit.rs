@@ -121,11 +121,45 @@ fn check_text(req: &SubmitRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The largest submission body accepted.
+const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// Reads the whole body within `body-read-timeout`: a client that trickles
+/// its body (or stops sending) is answered 408 instead of holding a task and
+/// a connection forever.
+async fn read_body(
+    body: axum::body::Body,
+    timeout: std::time::Duration,
+) -> Result<Bytes, ApiError> {
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+        Err(_) => Err(ApiError(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body did not arrive within {} s (body-read-timeout)",
+                timeout.as_secs()
+            ),
+        )),
+        Ok(Err(e)) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            Err(if too_large {
+                ApiError(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+                )
+            } else {
+                bad(format!("the request body could not be read: {e}"))
+            })
+        }
+        Ok(Ok(bytes)) => Ok(bytes),
+    }
+}
+
 pub(super) async fn submit(
     State(s): State<ApiState>,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    request: axum::extract::Request,
 ) -> Result<(StatusCode, axum::Json<Json>), ApiError> {
-    let body = body.map_err(|e| ApiError(e.status(), e.body_text()))?;
+    let body = read_body(request.into_body(), s.body_read_timeout).await?;
     let json: Json = serde_json::from_slice(&body)
         .map_err(|e| bad(format!("invalid submission: not valid JSON: {e}")))?;
     let kind = match &json {

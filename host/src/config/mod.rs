@@ -69,6 +69,12 @@ pub struct ServerConfig {
     pub recovery_interval: Duration,
     /// How long a graceful stop waits for views to finish their batches.
     pub shutdown_timeout: Duration,
+    /// How long a client may take to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// How long a client may take to send a request's body.
+    pub body_read_timeout: Duration,
+    /// Most HTTP connections open at once.
+    pub max_connections: usize,
 }
 
 /// A plugin named in config: built into the binary or loaded from a file.
@@ -437,6 +443,27 @@ fn validate(
             3600,
             "shutdown-timeout",
         )),
+        header_read_timeout: Duration::from_secs(range(
+            p,
+            &raw.server.header_read_timeout,
+            1,
+            3600,
+            "header-read-timeout",
+        )),
+        body_read_timeout: Duration::from_secs(range(
+            p,
+            &raw.server.body_read_timeout,
+            1,
+            3600,
+            "body-read-timeout",
+        )),
+        max_connections: range(
+            p,
+            &raw.server.max_connections,
+            1,
+            100_000,
+            "max-connections",
+        ) as usize,
     };
 
     let storage_name = raw.storage.plugin.get_ref();

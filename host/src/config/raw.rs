@@ -60,6 +60,20 @@ pub struct ServerSection {
     /// default 30). Loggers then write what they hold.
     #[serde(default = "default_shutdown_timeout")]
     pub shutdown_timeout: Spanned<u64>,
+    /// Seconds a client has to send a request's headers (and an idle
+    /// keep-alive connection to start its next request) before the connection
+    /// is closed (1–3600, default 10).
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout: Spanned<u64>,
+    /// Seconds a client has to send a request's whole body before it is
+    /// answered 408 (1–3600, default 30).
+    #[serde(default = "default_body_read_timeout")]
+    pub body_read_timeout: Spanned<u64>,
+    /// Most HTTP connections open at once (1–100000, default 1024); beyond it
+    /// new connections wait in the listen backlog until one closes. Keep it
+    /// well under the process's open-file limit.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: Spanned<u64>,
 }
 
 /// `[storage]`
@@ -320,6 +334,15 @@ fn default_recovery_interval() -> Spanned<u64> {
 }
 fn default_shutdown_timeout() -> Spanned<u64> {
     Spanned::new(0..0, 30)
+}
+fn default_header_read_timeout() -> Spanned<u64> {
+    Spanned::new(0..0, 10)
+}
+fn default_body_read_timeout() -> Spanned<u64> {
+    Spanned::new(0..0, 30)
+}
+fn default_max_connections() -> Spanned<u64> {
+    Spanned::new(0..0, 1024)
 }
 fn default_cache_dir() -> String {
     "${data-dir}/wasm-cache".into()
