@@ -128,6 +128,10 @@ impl Server {
             env,
         );
         runtime.refresh_depths_once().await;
+        let released = runtime.release_own_leases("restart").await;
+        if released > 0 {
+            tracing::info!(released, node = %config.server.node_id, "Interactions a previous run of this node left leased put back.");
+        }
         let mut tasks = runtime.spawn(&cancel);
 
         let (tx, rx) = mpsc::channel(SUBMIT_BATCH * 4);
@@ -193,7 +197,7 @@ impl Server {
         if unfinished > 0 {
             tracing::warn!(tasks = unfinished, timeout = ?self.config.server.shutdown_timeout, "Shutdown timeout passed with work in flight; releasing what is leased.");
         }
-        let released = self.runtime.release_own_leases().await;
+        let released = self.runtime.release_own_leases("shutdown").await;
         if released > 0 {
             tracing::info!(released, "Leased interactions released.");
         }

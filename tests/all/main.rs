@@ -2,6 +2,7 @@
 
 mod api;
 mod config_errors;
+mod crash_run;
 mod hostile_wasm;
 mod http_limits;
 mod leases;

@@ -369,12 +369,16 @@ impl BpRuntime {
         self.requeued(recovered, "lease-expired", now)
     }
 
-    /// Puts back at once everything this node's pullers still hold (a batch
-    /// that outlived the shutdown timeout); returns how many.
-    pub async fn release_own_leases(&self) -> usize {
+    /// Puts back at once everything this node's pullers hold: at a stop, a
+    /// batch that outlived the shutdown timeout (`reason` "shutdown"); at a
+    /// start, what a killed predecessor of the same `node-id` left leased
+    /// ("restart"), so it is not stranded until its lease expires. Both rely
+    /// on `node-id` being unique among the hosts sharing a storage. Returns
+    /// how many.
+    pub async fn release_own_leases(&self, reason: &str) -> usize {
         let prefix = format!("{}/", self.config.server.node_id);
         let released = self.storage.release_leases(prefix).await;
-        self.requeued(released, "shutdown", now_ms())
+        self.requeued(released, reason, now_ms())
     }
 
     /// Reports interactions put back in their queues and wakes their views.
