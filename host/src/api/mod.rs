@@ -4,7 +4,7 @@
 //! malformed request gets a 4xx with a JSON `{"error": "..."}` body.
 
 pub mod serve;
-mod submit;
+pub mod submit;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -155,12 +155,14 @@ async fn read_body(
     }
 }
 
-pub(super) async fn submit(
-    State(s): State<ApiState>,
-    request: axum::extract::Request,
-) -> Result<(StatusCode, axum::Json<Json>), ApiError> {
-    let body = read_body(request.into_body(), s.body_read_timeout).await?;
-    let json: Json = serde_json::from_slice(&body)
+/// Turns a submission body into the interaction to store, or the 4xx that
+/// says what is wrong with it. Pure: no I/O, so it can be fuzzed.
+pub fn parse_submission(
+    body: &[u8],
+    config: &crate::config::Config,
+    now_ms: i64,
+) -> Result<NewInteraction, ApiError> {
+    let json: Json = serde_json::from_slice(body)
         .map_err(|e| bad(format!("invalid submission: not valid JSON: {e}")))?;
     let kind = match &json {
         Json::Object(_) => None,
@@ -177,7 +179,6 @@ pub(super) async fn submit(
     }
     let req: SubmitRequest =
         serde_json::from_value(json).map_err(|e| bad(format!("invalid submission: {e}")))?;
-    let config = &s.runtime.config;
     if req.media_type.trim().is_empty() {
         return Err(bad("media_type is empty"));
     }
@@ -231,20 +232,29 @@ pub(super) async fn submit(
         let value = property_value(&key, v)?;
         properties.push(Property { key, value });
     }
-    let ix = NewInteraction {
-        id: id.clone(),
+    Ok(NewInteraction {
+        id,
         tenant: req.tenant,
         media_type: req.media_type,
         interaction_type: req.interaction_type,
         interaction_subtype: req.interaction_subtype,
         external_id: req.external_id,
         parent_id: req.parent_id,
-        queue: queue.clone(),
+        queue,
         priority: req.priority,
         submitted_by: req.submitted_by,
-        submitted_at: crate::time::now_ms(),
+        submitted_at: now_ms,
         properties,
-    };
+    })
+}
+
+pub(super) async fn submit(
+    State(s): State<ApiState>,
+    request: axum::extract::Request,
+) -> Result<(StatusCode, axum::Json<Json>), ApiError> {
+    let body = read_body(request.into_body(), s.body_read_timeout).await?;
+    let ix = parse_submission(&body, &s.runtime.config, crate::time::now_ms())?;
+    let (id, queue) = (ix.id.clone(), ix.queue.clone());
     match s.submitter.submit(ix).await {
         Ok(()) => Ok((
             StatusCode::CREATED,

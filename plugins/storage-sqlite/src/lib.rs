@@ -18,6 +18,8 @@ mod apply;
 mod claim;
 mod condition;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod lease;
 mod properties;
 mod read;

@@ -1,0 +1,21 @@
+//! The condition renderer, opened for the fuzz targets in `tests/fuzz`
+//! (feature `fuzzing`; not part of the plugin's contract).
+
+use ixn_plugin_api::storage::{Condition, CustomField, StorageError};
+
+use crate::condition::render_condition;
+use crate::schema::Schema;
+use crate::sql::SqlBuilder;
+
+/// `condition` rendered for a table with `custom` fields: the SQL text and
+/// how many values are bound to its placeholders.
+pub fn render(
+    condition: &Condition,
+    custom: &[CustomField],
+    now: i64,
+) -> Result<(String, usize), StorageError> {
+    let schema = Schema::new(custom.to_vec())?;
+    let mut out = SqlBuilder::default();
+    render_condition(condition, &schema, now, &mut out)?;
+    Ok((out.sql, out.params.len()))
+}
