@@ -1,12 +1,14 @@
 //! What `check-config` and `serve` verify before anything is created: every
 //! strategy's component compiles (or is in the cache) and implements world
-//! `business-process`, and every plugin named exists with this host's ABI.
+//! `business-process`, every plugin named exists with this host's ABI, and
+//! each plugin's `validate` accepts the settings it would be opened with (the
+//! plugin, not the host, knows its settings).
 //!
 //! The config itself is valid by then (`Config::load`); this is the part of
 //! validation that reads the files the config names. Nothing is written: no
 //! data directory, no database, no cache entry.
 
-use ixn_plugin_api::abi::PluginKind;
+use ixn_plugin_api::storage::OpenSettings;
 
 use crate::config::Config;
 use crate::plugins::Registry;
@@ -21,12 +23,24 @@ pub struct NotRunnable(pub Vec<String>);
 /// components that are not cached and loads plugin files).
 pub fn runnable(config: &Config, registry: &Registry) -> Result<(), NotRunnable> {
     let mut problems = Vec::new();
-    if let Err(e) = registry.check(PluginKind::Storage, &config.storage) {
-        problems.push(format!("[storage] plugin: {e}"));
+    let storage_settings = OpenSettings {
+        settings: config.storage_settings.clone(),
+        custom_fields: config.custom_fields.clone(),
+    };
+    match registry.validate_storage(&config.storage, &storage_settings) {
+        Ok(found) => problems.extend(
+            found
+                .into_iter()
+                .map(|(key, message)| format!("[storage.settings] `{key}`: {message}")),
+        ),
+        Err(e) => problems.push(format!("[storage] plugin: {e}")),
     }
     for l in &config.event_loggers {
-        if let Err(e) = registry.check(PluginKind::Sink, &l.sink) {
-            problems.push(format!("event logger `{}`: sink: {e}", l.name));
+        match registry.validate_sink(&l.sink, &l.sink_settings) {
+            Ok(found) => problems.extend(found.into_iter().map(|(key, message)| {
+                format!("event logger `{}`: setting `{key}`: {message}", l.name)
+            })),
+            Err(e) => problems.push(format!("event logger `{}`: sink: {e}", l.name)),
         }
     }
     match WasmEngine::new(&config.wasm) {

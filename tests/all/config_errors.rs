@@ -194,3 +194,103 @@ name = "broken"
         "serve created its data directory:\n{stderr}"
     );
 }
+
+/// Issue 7 §0: `check-config` and the plugins disagreed. The host's own
+/// custom-data check accepted `field;string;0` and a fourth part that the sql
+/// sink refuses at open; a `jsonl` logger refused `itx-custom-data` only at
+/// start; an unknown storage setting passed too. Each plugin now judges its
+/// own settings through `validate`, before anything is opened, and every
+/// problem is named with its setting, all at once.
+#[test]
+fn plugin_settings_are_judged_by_the_plugin_before_anything_is_opened() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let config = format!(
+        r#"
+[server]
+data-dir = "data"
+
+[storage]
+plugin = "sqlite"
+[storage.settings]
+path = "${{data-dir}}/ixn.db"
+jurnal = "wal"
+max-connections = "0"
+
+[strategy.good]
+component = "{router}"
+
+[[business-process]]
+name = "bp"
+entry-queue = "bp.In"
+error-queue = "bp.Error"
+  [[business-process.queue]]
+  name = "bp.In"
+  [[business-process.queue]]
+  name = "bp.Error"
+
+[[event-logger]]
+name = "reporting"
+  [event-logger.logger-settings]
+  delivery-protocol = "event-log"
+  [event-logger.sink-settings]
+  path = "${{data-dir}}/reporting.db"
+  [event-logger.itx-custom-data]
+  Segment = "segment;string;0"
+  Region = "region;string;32;extra"
+
+[[event-logger]]
+name = "file"
+  [event-logger.logger-settings]
+  delivery-protocol = "jsonl"
+  [event-logger.sink-settings]
+  path = "${{data-dir}}/events.jsonl"
+  [event-logger.itx-custom-data]
+  Segment = "segment;string;32"
+"#,
+        router = ixn_bp_artifacts::ROUTER
+    );
+    let path = d.join("ixn.toml");
+    std::fs::write(&path, config).expect("write config");
+    let out = std::process::Command::new(ixn_tests::profile_dir().join("ixn"))
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run ixn");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let expected: [&[&str]; 5] = [
+        &["[storage.settings] `jurnal`", "unknown sqlite setting"],
+        &["[storage.settings] `max-connections`", "at least 1"],
+        &[
+            "event logger `reporting`",
+            "`itx-custom-data.Region`",
+            "field;type;length",
+        ],
+        &[
+            "event logger `reporting`",
+            "`itx-custom-data.Segment`",
+            "positive number",
+        ],
+        &[
+            "event logger `file`",
+            "`itx-custom-data.Segment`",
+            "event-log (sql) sink",
+        ],
+    ];
+    let problems: Vec<&str> = stderr.lines().filter(|l| l.starts_with("  ")).collect();
+    assert_eq!(
+        problems.len(),
+        expected.len(),
+        "one line per problem:\n{stderr}"
+    );
+    for needles in expected {
+        assert!(
+            problems
+                .iter()
+                .any(|line| needles.iter().all(|n| line.contains(n))),
+            "no line with all of {needles:?}\n{stderr}"
+        );
+    }
+    assert!(!d.join("data").exists(), "check-config created data");
+}

@@ -29,6 +29,14 @@ pub enum PluginError {
         /// The names there are.
         known: String,
     },
+    /// The plugin's `validate` failed (it panicked or answered an error).
+    #[error("{plugin}: validate failed: {message}")]
+    Validate {
+        /// Which plugin.
+        plugin: String,
+        /// Its error.
+        message: String,
+    },
     /// The plugin's `open` failed.
     #[error("{plugin}: open failed: {message}")]
     Open {
@@ -99,6 +107,39 @@ impl Registry {
     /// read before `dlopen`, see [`loader::load`]).
     pub fn check(&self, kind: PluginKind, r: &PluginRef) -> Result<(), PluginError> {
         self.table(kind, r).map(|_| ())
+    }
+
+    /// Asks a storage plugin what is wrong with `settings`, opening nothing:
+    /// every problem as `(key, message)`; empty when `open` would take them.
+    pub fn validate_storage(
+        &self,
+        r: &PluginRef,
+        settings: &OpenSettings,
+    ) -> Result<Vec<(String, String)>, PluginError> {
+        // `_lib` keeps a loaded file mapped for the call.
+        let (table, _lib) = self.table(PluginKind::Storage, r)?;
+        ixn_plugin_api::storage::validate(table, settings)
+            .map(|problems| problems.into_iter().map(|p| (p.key, p.message)).collect())
+            .map_err(|e| PluginError::Validate {
+                plugin: r.to_string(),
+                message: e.message,
+            })
+    }
+
+    /// Asks a sink plugin what is wrong with `settings`; see
+    /// [`Registry::validate_storage`].
+    pub fn validate_sink(
+        &self,
+        r: &PluginRef,
+        settings: &[(String, String)],
+    ) -> Result<Vec<(String, String)>, PluginError> {
+        let (table, _lib) = self.table(PluginKind::Sink, r)?;
+        ixn_plugin_api::sink::validate(table, settings)
+            .map(|problems| problems.into_iter().map(|p| (p.key, p.message)).collect())
+            .map_err(|e| PluginError::Validate {
+                plugin: r.to_string(),
+                message: e.message,
+            })
     }
 
     /// Opens a storage plugin.

@@ -15,7 +15,7 @@ use std::ptr::NonNull;
 use serde::{Serialize, de::DeserializeOwned};
 
 /// Bumped on any incompatible change of [`PluginTable`] or of the encoding.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// Every plugin entry symbol starts with this; the rest names the plugin.
 pub const ENTRY_PREFIX: &str = "ixn_plugin_entry_";
@@ -116,6 +116,9 @@ pub mod status {
 pub type OpenFn = unsafe extern "C" fn(RawSlice, *mut *mut c_void, *mut RawBuf) -> i32;
 /// `call(handle, method, request, out_buf) -> status`.
 pub type CallFn = unsafe extern "C" fn(*mut c_void, u32, RawSlice, *mut RawBuf) -> i32;
+/// `validate(settings, out_buf) -> status`: the contract's `validate`, no
+/// instance needed; the answer is the encoded list of problems.
+pub type ValidateFn = unsafe extern "C" fn(RawSlice, *mut RawBuf) -> i32;
 /// `free_buf(buf)`: releases a buffer the plugin handed out.
 pub type FreeBufFn = unsafe extern "C" fn(RawBuf);
 /// `close(handle)`: drops a handle from `open`.
@@ -144,6 +147,8 @@ pub struct PluginTable {
     pub free_buf: FreeBufFn,
     /// Closes an instance.
     pub close: CloseFn,
+    /// Checks settings without opening an instance (ABI 2).
+    pub validate: ValidateFn,
 }
 
 // SAFETY: the table only holds pointers to 'static, immutable data and functions.
@@ -151,7 +156,13 @@ unsafe impl Sync for PluginTable {}
 
 impl PluginTable {
     /// A table for the given kind and functions (used by the export macros).
-    pub const fn new(kind: PluginKind, name: &'static str, open: OpenFn, call: CallFn) -> Self {
+    pub const fn new(
+        kind: PluginKind,
+        name: &'static str,
+        validate: ValidateFn,
+        open: OpenFn,
+        call: CallFn,
+    ) -> Self {
         PluginTable {
             abi_version: ABI_VERSION,
             struct_size: std::mem::size_of::<PluginTable>() as u32,
@@ -166,6 +177,7 @@ impl PluginTable {
             call,
             free_buf: free_buf_impl,
             close: close_unsupported,
+            validate,
         }
     }
 
@@ -310,7 +322,20 @@ fn guarded<E: Serialize>(out: *mut RawBuf, f: impl FnOnce() -> Result<Vec<u8>, E
 }
 
 macro_rules! plugin_side {
-    ($open:ident, $call:ident, $close:ident, $trait:path, $settings:ty, $err:ty, $dispatch:path) => {
+    ($validate:ident, $open:ident, $call:ident, $close:ident, $trait:path, $settings:ty, $err:ty, $dispatch:path) => {
+        /// The table's `validate` for a plugin type.
+        ///
+        /// # Safety
+        /// Called by the host through the table with valid pointers.
+        pub unsafe extern "C" fn $validate<P: $trait>(settings: RawSlice, out: *mut RawBuf) -> i32 {
+            guarded::<$err>(out, || {
+                // SAFETY: the host passes a valid slice for the duration of the call.
+                let settings: $settings = decode(unsafe { settings.as_bytes() })
+                    .map_err(|e| <$err>::permanent(e.to_string()))?;
+                encode(&P::validate(&settings)).map_err(|e| <$err>::permanent(e.to_string()))
+            })
+        }
+
         /// The table's `open` for a plugin type.
         ///
         /// # Safety
@@ -367,6 +392,7 @@ macro_rules! plugin_side {
 }
 
 plugin_side!(
+    storage_validate,
     storage_open,
     storage_call,
     storage_close,
@@ -376,6 +402,7 @@ plugin_side!(
     crate::storage::dispatch
 );
 plugin_side!(
+    sink_validate,
     sink_open,
     sink_call,
     sink_close,
@@ -398,6 +425,7 @@ macro_rules! export_storage_plugin {
             static TABLE: $crate::abi::PluginTable = $crate::abi::PluginTable::new(
                 $crate::abi::PluginKind::Storage,
                 $name,
+                $crate::abi::storage_validate::<$ty>,
                 $crate::abi::storage_open::<$ty>,
                 $crate::abi::storage_call::<$ty>,
             )
@@ -421,6 +449,7 @@ macro_rules! export_sink_plugin {
             static TABLE: $crate::abi::PluginTable = $crate::abi::PluginTable::new(
                 $crate::abi::PluginKind::Sink,
                 $name,
+                $crate::abi::sink_validate::<$ty>,
                 $crate::abi::sink_open::<$ty>,
                 $crate::abi::sink_call::<$ty>,
             )
@@ -534,6 +563,21 @@ impl Drop for PluginInstance {
 }
 
 /// Copies a plugin's buffer into a host vector and frees it on the plugin's side.
+/// Calls a checked table's `validate` with encoded settings.
+pub fn validate_raw(table: &'static PluginTable, settings: &[u8]) -> Result<Vec<u8>, CallFailure> {
+    let mut out = RawBuf::EMPTY;
+    // SAFETY: a checked table; valid pointers for the call's duration.
+    let code = unsafe { (table.validate)(RawSlice::new(settings), &mut out) };
+    let bytes = take(table, out);
+    match code {
+        status::OK => Ok(bytes),
+        status::ERROR => Err(CallFailure::Contract(bytes)),
+        _ => Err(CallFailure::Panic(
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )),
+    }
+}
+
 fn take(table: &PluginTable, buf: RawBuf) -> Vec<u8> {
     let bytes = if buf.ptr.is_null() {
         Vec::new()

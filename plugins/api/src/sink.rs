@@ -26,6 +26,18 @@ wit_enum! { "error-kind" pub enum ErrorKind { Retriable, Permanent } }
 
 wit_record! { "sink-error" pub struct SinkError { pub kind: ErrorKind, pub message: String } }
 
+wit_record! { "setting-problem" pub struct SettingProblem { pub key: String, pub message: String } }
+
+impl SettingProblem {
+    /// A problem with one setting.
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        SettingProblem {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
 impl SinkError {
     /// A permanent error with a message.
     pub fn permanent(message: impl Into<String>) -> Self {
@@ -52,6 +64,9 @@ impl std::error::Error for SinkError {}
 
 /// The `sink` interface of `ixn:sink`, as a plugin implements it.
 pub trait Sink: Send + Sync + Sized + 'static {
+    /// `validate`: every problem with the settings `open` would get, found
+    /// without opening anything.
+    fn validate(settings: &[(String, String)]) -> Vec<SettingProblem>;
     /// `open`: connect with the logger's settings.
     fn open(settings: Vec<(String, String)>) -> Result<Self, SinkError>;
     /// `write`: store or send a batch, all or nothing.
@@ -81,6 +96,17 @@ pub fn dispatch<S: Sink>(sink: &S, method: u32, request: &[u8]) -> Result<Vec<u8
         other => return Err(SinkError::permanent(format!("unknown sink method {other}"))),
     }
     .map_err(bad)
+}
+
+/// The host side of `validate`: asks a sink plugin's table about settings.
+pub fn validate(
+    table: &'static crate::abi::PluginTable,
+    settings: &[(String, String)],
+) -> Result<Vec<SettingProblem>, SinkError> {
+    let name = table.name();
+    let bytes = crate::abi::encode(&settings).map_err(|e| SinkError::permanent(e.to_string()))?;
+    let answer = crate::abi::validate_raw(table, &bytes).map_err(|f| failure(&name, f))?;
+    crate::abi::decode(&answer).map_err(|e| failure(&name, crate::abi::CallFailure::Codec(e)))
 }
 
 /// The host side of `ixn:sink`: typed calls through an open plugin instance.

@@ -230,6 +230,18 @@ wit_enum! { "error-kind" pub enum ErrorKind { Retriable, Permanent } }
 
 wit_record! { "storage-error" pub struct StorageError { pub kind: ErrorKind, pub message: String } }
 
+wit_record! { "setting-problem" pub struct SettingProblem { pub key: String, pub message: String } }
+
+impl SettingProblem {
+    /// A problem with one setting.
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        SettingProblem {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
 impl StorageError {
     /// A permanent error with a message.
     pub fn permanent(message: impl Into<String>) -> Self {
@@ -258,6 +270,9 @@ impl std::error::Error for StorageError {}
 ///
 /// Calls may come from several host threads at once.
 pub trait StorageBackend: Send + Sync + Sized + 'static {
+    /// `validate`: every problem with what `open` would get, found without
+    /// connecting or creating anything.
+    fn validate(settings: &OpenSettings) -> Vec<SettingProblem>;
     /// `open`: connect and migrate.
     fn open(settings: OpenSettings) -> Result<Self, StorageError>;
     /// `submit`: store a batch, all or nothing.
@@ -311,6 +326,17 @@ pub fn dispatch<B: StorageBackend>(
         }
     }
     .map_err(bad)
+}
+
+/// The host side of `validate`: asks a storage plugin's table about settings.
+pub fn validate(
+    table: &'static crate::abi::PluginTable,
+    settings: &OpenSettings,
+) -> Result<Vec<SettingProblem>, StorageError> {
+    let name = table.name();
+    let bytes = crate::abi::encode(settings).map_err(|e| StorageError::permanent(e.to_string()))?;
+    let answer = crate::abi::validate_raw(table, &bytes).map_err(|f| failure(&name, f))?;
+    crate::abi::decode(&answer).map_err(|e| failure(&name, crate::abi::CallFailure::Codec(e)))
 }
 
 /// The host side of `ixn:storage`: typed calls through an open plugin instance.

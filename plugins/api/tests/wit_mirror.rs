@@ -66,6 +66,7 @@ fn storage_mirrors() -> Vec<Mirror> {
         mirror_of::<Recovered>(),
         mirror_of::<ErrorKind>(),
         mirror_of::<StorageError>(),
+        mirror_of::<SettingProblem>(),
     ]
 }
 
@@ -78,6 +79,7 @@ fn sink_mirrors() -> Vec<Mirror> {
         mirror_of::<EventRecord>(),
         mirror_of::<ErrorKind>(),
         mirror_of::<SinkError>(),
+        mirror_of::<SettingProblem>(),
     ]
 }
 

@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::Write;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use ixn_plugin_api::sink::{EventRecord, Sink, SinkError};
+use ixn_plugin_api::sink::{EventRecord, SettingProblem, Sink, SinkError};
 
 pub mod file;
 pub mod line;
@@ -47,6 +47,10 @@ impl JsonlSink {
 }
 
 impl Sink for JsonlSink {
+    fn validate(settings: &[(String, String)]) -> Vec<SettingProblem> {
+        Settings::problems(settings)
+    }
+
     /// Parses the settings and opens the file for appending, counting its lines.
     fn open(pairs: Vec<(String, String)>) -> Result<Self, SinkError> {
         let settings = Settings::parse(&pairs)?;

@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use ixn_plugin_api::sink::SinkError;
+use ixn_plugin_api::sink::{SettingProblem, SinkError};
 
 /// Parsed settings of a JSON Lines sink.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,33 +23,70 @@ pub struct Settings {
 impl Settings {
     /// Parses the host's string pairs.
     pub fn parse(pairs: &[(String, String)]) -> Result<Settings, SinkError> {
+        Settings::read(pairs, &mut |_, e| Err(e))
+    }
+
+    /// Every problem with the pairs, each with its key.
+    pub fn problems(pairs: &[(String, String)]) -> Vec<SettingProblem> {
+        let mut problems = Vec::new();
+        let _ = Settings::read(pairs, &mut |key, e| {
+            problems.push(SettingProblem::new(key, e.message));
+            Ok(())
+        });
+        problems
+    }
+
+    /// Reads the pairs; each problem goes to `problem` (with its key), which
+    /// stops the reading by answering `Err`.
+    fn read(
+        pairs: &[(String, String)],
+        problem: &mut dyn FnMut(&str, SinkError) -> Result<(), SinkError>,
+    ) -> Result<Settings, SinkError> {
         let mut path = None;
         let mut fsync = false;
         for (key, value) in pairs {
-            match key.as_str() {
+            let read = match key.as_str() {
+                "path" if value.trim().is_empty() => {
+                    Err(bad("`path` must name the file to append to"))
+                }
                 "path" => {
-                    if value.trim().is_empty() {
-                        return Err(bad("`path` must name the file to append to"));
-                    }
                     path = Some(PathBuf::from(value));
+                    Ok(())
                 }
-                "fsync" => {
-                    fsync = match value.trim().to_ascii_lowercase().as_str() {
-                        "true" => true,
-                        "false" => false,
-                        _ => {
-                            return Err(bad(format!(
-                                "`fsync` is `{value}`, expected `true` or `false`"
-                            )));
-                        }
+                "fsync" => match value.trim().to_ascii_lowercase().as_str() {
+                    "true" => {
+                        fsync = true;
+                        Ok(())
                     }
+                    "false" => {
+                        fsync = false;
+                        Ok(())
+                    }
+                    _ => Err(bad(format!(
+                        "`fsync` is `{value}`, expected `true` or `false`"
+                    ))),
+                },
+                _ if key.contains("custom-data") || key.starts_with("custom-customdata") => {
+                    Err(bad(format!(
+                        "`{key}`: a jsonl sink writes every field of an event as it is; custom-data mappings are for the event-log (sql) sink"
+                    )))
                 }
-                _ => return Err(bad(format!("unknown setting `{key}`"))),
+                _ => Err(bad(format!("unknown setting `{key}`"))),
+            };
+            if let Err(e) = read {
+                problem(key, e)?;
             }
         }
-        let path =
-            path.ok_or_else(|| bad("the setting `path` (the file to append to) is required"))?;
-        Ok(Settings { path, fsync })
+        if path.is_none() && !pairs.iter().any(|(k, _)| k == "path") {
+            problem(
+                "path",
+                bad("the setting `path` (the file to append to) is required"),
+            )?;
+        }
+        Ok(Settings {
+            path: path.unwrap_or_default(),
+            fsync,
+        })
     }
 }
 

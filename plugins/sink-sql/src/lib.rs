@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::sync::mpsc::sync_channel;
 use std::time::Duration;
 
-use ixn_plugin_api::sink::{EventRecord, Sink, SinkError};
+use ixn_plugin_api::sink::{EventRecord, SettingProblem, Sink, SinkError};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tokio::runtime::Runtime;
@@ -148,6 +148,10 @@ fn check_directory(path: &Path) -> Result<(), SinkError> {
 }
 
 impl Sink for SqlSink {
+    fn validate(settings: &[(String, String)]) -> Vec<SettingProblem> {
+        Settings::problems(settings)
+    }
+
     /// Parses the settings, opens (or creates) the database in WAL mode with
     /// `synchronous = NORMAL`, and creates missing tables and custom columns.
     fn open(pairs: Vec<(String, String)>) -> Result<Self, SinkError> {

@@ -16,7 +16,7 @@
 
 use std::path::PathBuf;
 
-use ixn_plugin_api::sink::SinkError;
+use ixn_plugin_api::sink::{SettingProblem, SinkError};
 
 use crate::schema::{BASE_COLUMNS, Table};
 
@@ -79,41 +79,70 @@ impl Settings {
 
     /// Parses the host's string pairs.
     pub fn parse(pairs: &[(String, String)]) -> Result<Settings, SinkError> {
+        Settings::read(pairs, &mut |_, e| Err(e))
+    }
+
+    /// Every problem with the pairs, each with its key.
+    pub fn problems(pairs: &[(String, String)]) -> Vec<SettingProblem> {
+        let mut problems = Vec::new();
+        let _ = Settings::read(pairs, &mut |key, e| {
+            problems.push(SettingProblem::new(key, e.message));
+            Ok(())
+        });
+        problems
+    }
+
+    /// Reads the pairs; each problem goes to `problem` (with its key), which
+    /// stops the reading by answering `Err`.
+    fn read(
+        pairs: &[(String, String)],
+        problem: &mut dyn FnMut(&str, SinkError) -> Result<(), SinkError>,
+    ) -> Result<Settings, SinkError> {
         let mut path = None;
         let mut schema = None;
         let mut delete_on_stop = true;
         let mut max_size_mb = 0;
         let mut custom: [Vec<CustomColumn>; 4] = Default::default();
         for (key, value) in pairs {
-            match key.as_str() {
-                "path" => {
-                    if value.trim().is_empty() {
-                        return Err(bad("`path` must name the SQLite database file"));
+            let read = (|| {
+                match key.as_str() {
+                    "path" => {
+                        if value.trim().is_empty() {
+                            return Err(bad("`path` must name the SQLite database file"));
+                        }
+                        path = Some(PathBuf::from(value));
                     }
-                    path = Some(PathBuf::from(value));
+                    "schema-name" => schema = parse_schema(value)?,
+                    "delete-on-stop" => delete_on_stop = parse_bool(key, value)?,
+                    "max-size-mb" => {
+                        max_size_mb = value.trim().parse().map_err(|_| {
+                            bad(format!(
+                                "`{key}` is `{value}`, expected a whole number of MiB"
+                            ))
+                        })?;
+                    }
+                    _ => {
+                        let Some((table, data_key)) = custom_key(key) else {
+                            return Err(bad(format!("unknown setting `{key}`")));
+                        };
+                        let column = parse_mapping(key, data_key, value)?;
+                        add_column(&mut custom[table.index()], table, key, column)?;
+                    }
                 }
-                "schema-name" => schema = parse_schema(value)?,
-                "delete-on-stop" => delete_on_stop = parse_bool(key, value)?,
-                "max-size-mb" => {
-                    max_size_mb = value.trim().parse().map_err(|_| {
-                        bad(format!(
-                            "`{key}` is `{value}`, expected a whole number of MiB"
-                        ))
-                    })?;
-                }
-                _ => {
-                    let Some((table, data_key)) = custom_key(key) else {
-                        return Err(bad(format!("unknown setting `{key}`")));
-                    };
-                    let column = parse_mapping(key, data_key, value)?;
-                    add_column(&mut custom[table.index()], table, key, column)?;
-                }
+                Ok(())
+            })();
+            if let Err(e) = read {
+                problem(key, e)?;
             }
         }
-        let path =
-            path.ok_or_else(|| bad("the setting `path` (the SQLite database file) is required"))?;
+        if path.is_none() && !pairs.iter().any(|(k, _)| k == "path") {
+            problem(
+                "path",
+                bad("the setting `path` (the SQLite database file) is required"),
+            )?;
+        }
         Ok(Settings {
-            path,
+            path: path.unwrap_or_default(),
             schema,
             delete_on_stop,
             max_size_mb,

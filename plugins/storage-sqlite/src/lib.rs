@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use ixn_plugin_api::storage::{
     ApplyOutcome, ClaimRequest, DecisionRecord, Interaction, NewInteraction, OpenSettings,
-    QueueCount, Recovered, StorageBackend, StorageError,
+    QueueCount, Recovered, SettingProblem, StorageBackend, StorageError,
 };
 use tokio::runtime::Runtime;
 
@@ -86,6 +86,14 @@ fn run_on<T: Send + 'static>(
 }
 
 impl StorageBackend for SqliteBackend {
+    fn validate(settings: &OpenSettings) -> Vec<SettingProblem> {
+        let mut problems = Settings::problems(&settings.settings);
+        if let Err(e) = Schema::new(settings.custom_fields.clone()) {
+            problems.push(SettingProblem::new("custom-fields", e.message));
+        }
+        problems
+    }
+
     fn open(settings: OpenSettings) -> Result<Self, StorageError> {
         let parsed = Settings::parse(&settings.settings)?;
         let schema = Schema::new(settings.custom_fields)?;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ixn_plugin_api::storage::StorageError;
+use ixn_plugin_api::storage::{SettingProblem, StorageError};
 
 /// Parsed backend settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,41 +26,11 @@ pub const DEFAULT_BUSY_TIMEOUT_MS: u64 = 5000;
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 4;
 
 impl Settings {
-    /// Parses the settings pairs; unknown keys and bad values are permanent errors.
+    /// Parses the settings pairs; unknown keys and bad values are permanent
+    /// errors, and the database file's directory must exist.
     pub fn parse(pairs: &[(String, String)]) -> Result<Settings, StorageError> {
-        let mut path = None;
-        let mut busy_timeout_ms = DEFAULT_BUSY_TIMEOUT_MS;
-        let mut max_connections = DEFAULT_MAX_CONNECTIONS;
-        let mut max_size_mb = 0;
-        for (key, value) in pairs {
-            match key.as_str() {
-                "path" => path = Some(value.clone()),
-                "busy-timeout-ms" => busy_timeout_ms = number(key, value)?,
-                "max-size-mb" => max_size_mb = number(key, value)?,
-                "max-connections" => {
-                    max_connections = number(key, value)?;
-                    if max_connections == 0 {
-                        return Err(StorageError::permanent(
-                            "sqlite setting `max-connections` must be at least 1",
-                        ));
-                    }
-                }
-                other => {
-                    return Err(StorageError::permanent(format!(
-                        "unknown sqlite setting `{other}` (known: path, busy-timeout-ms, max-connections, max-size-mb)"
-                    )));
-                }
-            }
-        }
-        let path = match path {
-            Some(p) if !p.trim().is_empty() => PathBuf::from(p),
-            Some(_) => return Err(StorageError::permanent("sqlite setting `path` is empty")),
-            None => {
-                return Err(StorageError::permanent(
-                    "sqlite setting `path` is required (the database file)",
-                ));
-            }
-        };
+        let settings = Settings::read(pairs, &mut |_, e| Err(e))?;
+        let path = &settings.path;
         // SQLite would report a bare "unable to open database file"; say why instead.
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
             && !parent.is_dir()
@@ -71,8 +41,67 @@ impl Settings {
                 parent.display()
             )));
         }
+        Ok(settings)
+    }
+
+    /// Every problem with the pairs, each with its key, touching no file
+    /// (`validate`: the data directory may not exist yet).
+    pub fn problems(pairs: &[(String, String)]) -> Vec<SettingProblem> {
+        let mut problems = Vec::new();
+        let _ = Settings::read(pairs, &mut |key, e| {
+            problems.push(SettingProblem::new(key, e.message));
+            Ok(())
+        });
+        problems
+    }
+
+    /// Reads the pairs; each problem goes to `problem` (with its key), which
+    /// stops the reading by answering `Err`.
+    fn read(
+        pairs: &[(String, String)],
+        problem: &mut dyn FnMut(&str, StorageError) -> Result<(), StorageError>,
+    ) -> Result<Settings, StorageError> {
+        let mut path = None;
+        let mut busy_timeout_ms = DEFAULT_BUSY_TIMEOUT_MS;
+        let mut max_connections = DEFAULT_MAX_CONNECTIONS;
+        let mut max_size_mb = 0;
+        for (key, value) in pairs {
+            let read = match key.as_str() {
+                "path" if value.trim().is_empty() => {
+                    Err(StorageError::permanent("sqlite setting `path` is empty"))
+                }
+                "path" => {
+                    path = Some(PathBuf::from(value));
+                    Ok(())
+                }
+                "busy-timeout-ms" => number(key, value).map(|n| busy_timeout_ms = n),
+                "max-size-mb" => number(key, value).map(|n| max_size_mb = n),
+                "max-connections" => match number(key, value) {
+                    Ok(0) => Err(StorageError::permanent(
+                        "sqlite setting `max-connections` must be at least 1",
+                    )),
+                    Ok(n) => {
+                        max_connections = n;
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                },
+                other => Err(StorageError::permanent(format!(
+                    "unknown sqlite setting `{other}` (known: path, busy-timeout-ms, max-connections, max-size-mb)"
+                ))),
+            };
+            if let Err(e) = read {
+                problem(key, e)?;
+            }
+        }
+        if path.is_none() && !pairs.iter().any(|(k, _)| k == "path") {
+            problem(
+                "path",
+                StorageError::permanent("sqlite setting `path` is required (the database file)"),
+            )?;
+        }
         Ok(Settings {
-            path,
+            path: path.unwrap_or_default(),
             busy_timeout: Duration::from_millis(busy_timeout_ms),
             max_connections,
             max_size_mb,
