@@ -260,8 +260,8 @@ name = "file"
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     let expected: [&[&str]; 5] = [
-        &["[storage.settings] `jurnal`", "unknown sqlite setting"],
-        &["[storage.settings] `max-connections`", "at least 1"],
+        &["[storage.settings] `jurnal`", "unknown field `jurnal`"],
+        &["[storage.settings] `max-connections`", "expected u32"],
         &[
             "event logger `reporting`",
             "`itx-custom-data.Region`",
@@ -274,8 +274,8 @@ name = "file"
         ],
         &[
             "event logger `file`",
-            "`itx-custom-data.Segment`",
-            "event-log (sql) sink",
+            "setting `itx-custom-data`",
+            "unknown field `itx-custom-data`",
         ],
     ];
     let problems: Vec<&str> = stderr.lines().filter(|l| l.starts_with("  ")).collect();

@@ -34,7 +34,7 @@ fn now_ms() -> i64 {
 /// Storage settings for an SQLite file with one custom field, `Segment` in column `segment`.
 fn sqlite_settings(db: &Path) -> OpenSettings {
     OpenSettings {
-        settings: vec![("path".into(), db.display().to_string())],
+        settings: serde_json::json!({ "path": db.display().to_string() }).to_string(),
         custom_fields: vec![CustomField {
             key: "Segment".into(),
             column: "segment".into(),
@@ -53,10 +53,11 @@ fn open_storage(path: &Path, settings: &OpenSettings) -> Result<StorageClient, S
 
 /// Opens a sink plugin file.
 fn open_sink(path: &Path, settings: &[(&str, String)]) -> Result<SinkClient, String> {
-    let settings: Vec<(String, String)> = settings
+    let settings: serde_json::Map<String, serde_json::Value> = settings
         .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
+        .map(|(k, v)| (k.to_string(), v.clone().into()))
         .collect();
+    let settings = serde_json::Value::Object(settings).to_string();
     Registry::new()
         .open_sink(&PluginRef::Library(path.to_path_buf()), &settings)
         .map_err(|e| e.to_string())
@@ -67,7 +68,7 @@ fn storage_refusal(path: &Path) -> String {
     match open_storage(
         path,
         &OpenSettings {
-            settings: Vec::new(),
+            settings: "{}".into(),
             custom_fields: Vec::new(),
         },
     ) {
@@ -445,7 +446,7 @@ fn a_panic_in_a_plugin_becomes_an_error() {
     let storage = open_storage(
         &path,
         &OpenSettings {
-            settings: Vec::new(),
+            settings: "{}".into(),
             custom_fields: Vec::new(),
         },
     )

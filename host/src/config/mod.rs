@@ -27,8 +27,9 @@ pub struct Config {
     pub server: ServerConfig,
     /// `[storage]`
     pub storage: PluginRef,
-    /// `[storage.settings]`, expanded, as strings.
-    pub storage_settings: Vec<(String, String)>,
+    /// `[storage.settings]`, `${data-dir}` expanded, as the JSON document
+    /// the plugin deserialises (TOML types kept).
+    pub storage_settings: String,
     /// `[wasm]`
     pub wasm: WasmConfig,
     /// `[custom-fields]`
@@ -181,8 +182,10 @@ pub struct EventLoggerConfig {
     pub name: String,
     /// The sink plugin.
     pub sink: PluginRef,
-    /// Settings handed to the sink (sink-settings plus custom-data mappings).
-    pub sink_settings: Vec<(String, String)>,
+    /// The JSON document handed to the sink: `sink-settings` (types kept,
+    /// `${data-dir}` expanded), `schema-name` and `delivery-queue-name` when
+    /// set, and each non-empty custom-data section as an object.
+    pub sink_settings: String,
     /// Records per write.
     pub batch_size: usize,
     /// Records waiting at most.
@@ -304,6 +307,36 @@ fn range<T: PartialOrd + Copy + std::fmt::Display>(
 
 fn expand(value: &str, data_dir: &Path) -> String {
     value.replace("${data-dir}", &data_dir.to_string_lossy())
+}
+
+/// A plugin's settings table as the JSON document it deserialises.
+fn settings_document(
+    table: &BTreeMap<String, toml::Value>,
+    data_dir: &Path,
+) -> serde_json::Map<String, serde_json::Value> {
+    fn expanded(v: serde_json::Value, data_dir: &Path) -> serde_json::Value {
+        use serde_json::Value;
+        match v {
+            Value::String(s) => Value::String(expand(&s, data_dir)),
+            Value::Array(items) => {
+                Value::Array(items.into_iter().map(|v| expanded(v, data_dir)).collect())
+            }
+            Value::Object(map) => Value::Object(
+                map.into_iter()
+                    .map(|(k, v)| (k, expanded(v, data_dir)))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+    table
+        .iter()
+        .map(|(k, v)| {
+            // A TOML value always has a JSON form (a datetime becomes its text).
+            let json = serde_json::to_value(v).unwrap_or_else(|_| v.to_string().into());
+            (k.clone(), expanded(json, data_dir))
+        })
+        .collect()
 }
 
 fn settings_strings(
@@ -447,7 +480,8 @@ fn validate(
         p.at(raw.storage.plugin.span().start, "storage plugin is empty");
     }
     let storage = plugin_ref(storage_name, base);
-    let storage_settings = settings_strings(&raw.storage.settings, &data_dir);
+    let storage_settings =
+        serde_json::Value::Object(settings_document(&raw.storage.settings, &data_dir)).to_string();
 
     let fuel = raw.wasm.fuel;
     let wasm = WasmConfig {
@@ -741,12 +775,12 @@ fn validate_logger(
             PluginRef::Builtin(other.into())
         }
     };
-    let mut sink_settings = settings_strings(&l.sink_settings, data_dir);
+    let mut sink_settings = settings_document(&l.sink_settings, data_dir);
     if let Some(schema) = &s.schema_name {
-        sink_settings.push(("schema-name".into(), schema.clone()));
+        sink_settings.insert("schema-name".into(), schema.clone().into());
     }
     if let Some(q) = &s.delivery_queue_name {
-        sink_settings.push(("delivery-queue-name".into(), q.clone()));
+        sink_settings.insert("delivery-queue-name".into(), q.clone().into());
     }
     for (section, map) in [
         ("itx-custom-data", &l.itx_custom_data),
@@ -757,8 +791,12 @@ fn validate_logger(
     ] {
         // The sink judges its mappings (`validate`, see `check.rs`): a host
         // check of its own disagreed with the sql sink and knew nothing of others.
-        for (key, spec) in map {
-            sink_settings.push((format!("{section}.{key}"), spec.clone()));
+        if !map.is_empty() {
+            let mappings = map
+                .iter()
+                .map(|(key, spec)| (key.clone(), serde_json::Value::from(spec.clone())))
+                .collect();
+            sink_settings.insert(section.into(), serde_json::Value::Object(mappings));
         }
     }
     for (id, table) in &l.custom_events {
@@ -794,7 +832,7 @@ fn validate_logger(
     EventLoggerConfig {
         name,
         sink,
-        sink_settings,
+        sink_settings: serde_json::Value::Object(sink_settings).to_string(),
         batch_size: range(p, &s.batch_size, 1, 5000, "batch-size") as usize,
         max_queue_size: range(p, &s.max_queue_size, 10_000, 100_000, "max-queue-size") as usize,
         storing_timeout: Duration::from_millis(range(

@@ -131,7 +131,7 @@ impl Registry {
     pub fn validate_sink(
         &self,
         r: &PluginRef,
-        settings: &[(String, String)],
+        settings: &str,
     ) -> Result<Vec<(String, String)>, PluginError> {
         let (table, _lib) = self.table(PluginKind::Sink, r)?;
         ixn_plugin_api::sink::validate(table, settings)
@@ -161,11 +161,7 @@ impl Registry {
     }
 
     /// Opens a sink plugin.
-    pub fn open_sink(
-        &self,
-        r: &PluginRef,
-        settings: &[(String, String)],
-    ) -> Result<SinkClient, PluginError> {
+    pub fn open_sink(&self, r: &PluginRef, settings: &str) -> Result<SinkClient, PluginError> {
         let (table, lib) = self.table(PluginKind::Sink, r)?;
         SinkClient::open(
             table,

@@ -407,7 +407,7 @@ plugin_side!(
     sink_call,
     sink_close,
     crate::sink::Sink,
-    Vec<(String, String)>,
+    String,
     crate::sink::SinkError,
     crate::sink::dispatch
 );

@@ -9,6 +9,7 @@
 
 pub mod abi;
 pub mod mirror;
+pub mod settings;
 pub mod sink;
 pub mod storage;
 

@@ -36,6 +36,11 @@ impl SettingProblem {
             message: message.into(),
         }
     }
+
+    /// The problem of a settings document that does not deserialise.
+    pub fn from_document(e: crate::settings::DocumentError) -> Self {
+        SettingProblem::new(e.key, e.message)
+    }
 }
 
 impl SinkError {
@@ -66,9 +71,9 @@ impl std::error::Error for SinkError {}
 pub trait Sink: Send + Sync + Sized + 'static {
     /// `validate`: every problem with the settings `open` would get, found
     /// without opening anything.
-    fn validate(settings: &[(String, String)]) -> Vec<SettingProblem>;
+    fn validate(settings: &str) -> Vec<SettingProblem>;
     /// `open`: connect with the logger's settings.
-    fn open(settings: Vec<(String, String)>) -> Result<Self, SinkError>;
+    fn open(settings: String) -> Result<Self, SinkError>;
     /// `write`: store or send a batch, all or nothing.
     fn write(&self, batch: Vec<EventRecord>) -> Result<(), SinkError>;
     /// `flush`: make what was written durable.
@@ -101,7 +106,7 @@ pub fn dispatch<S: Sink>(sink: &S, method: u32, request: &[u8]) -> Result<Vec<u8
 /// The host side of `validate`: asks a sink plugin's table about settings.
 pub fn validate(
     table: &'static crate::abi::PluginTable,
-    settings: &[(String, String)],
+    settings: &str,
 ) -> Result<Vec<SettingProblem>, SinkError> {
     let name = table.name();
     let bytes = crate::abi::encode(&settings).map_err(|e| SinkError::permanent(e.to_string()))?;
@@ -119,7 +124,7 @@ impl SinkClient {
     /// Opens a sink plugin from its checked table.
     pub fn open(
         table: &'static crate::abi::PluginTable,
-        settings: &[(String, String)],
+        settings: &str,
         library: Option<std::sync::Arc<dyn std::any::Any + Send + Sync>>,
     ) -> Result<Self, SinkError> {
         let name = table.name();

@@ -161,7 +161,7 @@ pub fn check_property(
 }
 
 wit_record! { "open-settings" pub struct OpenSettings {
-    pub settings: Vec<(String, String)>,
+    pub settings: String,
     pub custom_fields: Vec<CustomField>,
 } }
 
@@ -239,6 +239,11 @@ impl SettingProblem {
             key: key.into(),
             message: message.into(),
         }
+    }
+
+    /// The problem of a settings document that does not deserialise.
+    pub fn from_document(e: crate::settings::DocumentError) -> Self {
+        SettingProblem::new(e.key, e.message)
     }
 }
 

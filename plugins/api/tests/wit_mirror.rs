@@ -407,8 +407,8 @@ fn renders_nested_anonymous_types() {
         other => panic!("`{record}` is not a record: {other:?}"),
     };
     assert_eq!(
-        field_types("open-settings")[0],
-        ("settings".into(), "list<tuple<string, string>>".into())
+        field_types("open-settings")[1],
+        ("custom-fields".into(), "list<custom-field>".into())
     );
     assert_eq!(
         field_types("claim-request")[2],

@@ -47,13 +47,13 @@ impl JsonlSink {
 }
 
 impl Sink for JsonlSink {
-    fn validate(settings: &[(String, String)]) -> Vec<SettingProblem> {
+    fn validate(settings: &str) -> Vec<SettingProblem> {
         Settings::problems(settings)
     }
 
     /// Parses the settings and opens the file for appending, counting its lines.
-    fn open(pairs: Vec<(String, String)>) -> Result<Self, SinkError> {
-        let settings = Settings::parse(&pairs)?;
+    fn open(document: String) -> Result<Self, SinkError> {
+        let settings = Settings::parse(&document)?;
         let opened = file::open_append(&settings.path)?;
         Ok(JsonlSink {
             settings,

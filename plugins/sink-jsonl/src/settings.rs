@@ -1,97 +1,62 @@
-//! The sink's settings, as the host passes them (string pairs).
+//! The sink's settings, deserialised from the document the host hands over.
 //!
 //! | key | meaning |
 //! |---|---|
 //! | `path` | the file the events are appended to (required; created if missing, its directory must exist) |
 //! | `fsync` | `false` (default) or `true`: `flush` also syncs the file's data to disk |
 //!
-//! Any other key is refused, naming it.
+//! Any other key is refused, naming it: a JSON line carries every field of
+//! an event as it is, so the custom-data mappings of the `sql` sink
+//! (`itx-custom-data` …) have nothing to map here.
 
 use std::path::PathBuf;
 
+use ixn_plugin_api::settings::{all_problems, from_document};
 use ixn_plugin_api::sink::{SettingProblem, SinkError};
+use serde::Deserialize;
 
 /// Parsed settings of a JSON Lines sink.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Settings {
     /// The file the lines go to.
     pub path: PathBuf,
     /// Whether `flush` calls `sync_data`.
+    #[serde(default)]
     pub fsync: bool,
 }
 
 impl Settings {
-    /// Parses the host's string pairs.
-    pub fn parse(pairs: &[(String, String)]) -> Result<Settings, SinkError> {
-        Settings::read(pairs, &mut |_, e| Err(e))
-    }
-
-    /// Every problem with the pairs, each with its key.
-    pub fn problems(pairs: &[(String, String)]) -> Vec<SettingProblem> {
-        let mut problems = Vec::new();
-        let _ = Settings::read(pairs, &mut |key, e| {
-            problems.push(SettingProblem::new(key, e.message));
-            Ok(())
-        });
-        problems
-    }
-
-    /// Reads the pairs; each problem goes to `problem` (with its key), which
-    /// stops the reading by answering `Err`.
-    fn read(
-        pairs: &[(String, String)],
-        problem: &mut dyn FnMut(&str, SinkError) -> Result<(), SinkError>,
-    ) -> Result<Settings, SinkError> {
-        let mut path = None;
-        let mut fsync = false;
-        for (key, value) in pairs {
-            let read = match key.as_str() {
-                "path" if value.trim().is_empty() => {
-                    Err(bad("`path` must name the file to append to"))
-                }
-                "path" => {
-                    path = Some(PathBuf::from(value));
-                    Ok(())
-                }
-                "fsync" => match value.trim().to_ascii_lowercase().as_str() {
-                    "true" => {
-                        fsync = true;
-                        Ok(())
-                    }
-                    "false" => {
-                        fsync = false;
-                        Ok(())
-                    }
-                    _ => Err(bad(format!(
-                        "`fsync` is `{value}`, expected `true` or `false`"
-                    ))),
-                },
-                _ if key.contains("custom-data") || key.starts_with("custom-customdata") => {
-                    Err(bad(format!(
-                        "`{key}`: a jsonl sink writes every field of an event as it is; custom-data mappings are for the event-log (sql) sink"
-                    )))
-                }
-                _ => Err(bad(format!("unknown setting `{key}`"))),
-            };
-            if let Err(e) = read {
-                problem(key, e)?;
-            }
+    /// Every problem with the document, each with its key.
+    pub fn problems(document: &str) -> Vec<SettingProblem> {
+        let structural = all_problems::<Settings>(document);
+        if !structural.is_empty() {
+            return structural
+                .into_iter()
+                .map(SettingProblem::from_document)
+                .collect();
         }
-        if path.is_none() && !pairs.iter().any(|(k, _)| k == "path") {
-            problem(
+        match from_document::<Settings>(document) {
+            Err(e) => vec![SettingProblem::from_document(e)],
+            Ok(s) if s.path.as_os_str().is_empty() => vec![SettingProblem::new(
                 "path",
-                bad("the setting `path` (the file to append to) is required"),
-            )?;
+                "is empty: name the file to append to",
+            )],
+            Ok(_) => Vec::new(),
         }
-        Ok(Settings {
-            path: path.unwrap_or_default(),
-            fsync,
-        })
     }
-}
 
-fn bad(message: impl Into<String>) -> SinkError {
-    SinkError::permanent(format!("jsonl sink settings: {}", message.into()))
+    /// Parses the document for `open`.
+    pub fn parse(document: &str) -> Result<Settings, SinkError> {
+        match Settings::problems(document).first() {
+            Some(p) => Err(SinkError::permanent(format!(
+                "jsonl sink settings: `{}`: {}",
+                p.key, p.message
+            ))),
+            None => from_document(document)
+                .map_err(|e| SinkError::permanent(format!("jsonl sink settings: {}", e.message))),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -99,16 +64,9 @@ fn bad(message: impl Into<String>) -> SinkError {
 mod tests {
     use super::*;
 
-    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
     #[test]
     fn parses_and_refuses() {
-        let s = Settings::parse(&pairs(&[("path", "a.jsonl")])).unwrap();
+        let s = Settings::parse(r#"{"path": "a.jsonl"}"#).unwrap();
         assert_eq!(
             s,
             Settings {
@@ -117,22 +75,26 @@ mod tests {
             }
         );
         assert!(
-            Settings::parse(&pairs(&[("path", "a"), ("fsync", "TRUE")]))
+            Settings::parse(r#"{"path": "a", "fsync": true}"#)
                 .unwrap()
                 .fsync
         );
-        for (items, needle) in [
-            (&[][..], "`path`"),
-            (&[("path", "")][..], "`path`"),
-            (&[("path", "a"), ("fsync", "1")][..], "`fsync`"),
+        for (doc, key) in [
+            ("{}", "path"),
+            (r#"{"path": ""}"#, "path"),
+            (r#"{"path": "a", "fsync": "1"}"#, "fsync"),
+            (r#"{"path": "a", "rotate": "daily"}"#, "rotate"),
             (
-                &[("path", "a"), ("rotate", "daily")][..],
-                "unknown setting `rotate`",
+                r#"{"path": "a", "itx-custom-data": {"A": "a"}}"#,
+                "itx-custom-data",
             ),
         ] {
-            let e = Settings::parse(&pairs(items)).unwrap_err();
+            let problems = Settings::problems(doc);
+            assert_eq!(problems.len(), 1, "{doc}: {problems:?}");
+            assert_eq!(problems[0].key, key, "{doc}");
+            let e = Settings::parse(doc).unwrap_err();
             assert_eq!(e.kind, ixn_plugin_api::sink::ErrorKind::Permanent);
-            assert!(e.message.contains(needle), "{}", e.message);
+            assert!(e.message.contains(&format!("`{key}`")), "{}", e.message);
         }
     }
 }

@@ -148,14 +148,14 @@ fn check_directory(path: &Path) -> Result<(), SinkError> {
 }
 
 impl Sink for SqlSink {
-    fn validate(settings: &[(String, String)]) -> Vec<SettingProblem> {
+    fn validate(settings: &str) -> Vec<SettingProblem> {
         Settings::problems(settings)
     }
 
     /// Parses the settings, opens (or creates) the database in WAL mode with
     /// `synchronous = NORMAL`, and creates missing tables and custom columns.
-    fn open(pairs: Vec<(String, String)>) -> Result<Self, SinkError> {
-        let settings = Arc::new(Settings::parse(&pairs)?);
+    fn open(document: String) -> Result<Self, SinkError> {
+        let settings = Arc::new(Settings::parse(&document)?);
         check_directory(&settings.path)?;
         let dialect = Dialect::Sqlite;
         let runtime = tokio::runtime::Builder::new_multi_thread()

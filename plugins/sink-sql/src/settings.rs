@@ -1,5 +1,5 @@
-//! The sink's settings: the logger's `logger-settings` options and the custom
-//! data sections, as the host passes them (string pairs).
+//! The sink's settings: the logger's `sink-settings`, `schema-name` and the
+//! custom data sections, deserialised from the document the host hands over.
 //!
 //! | key | meaning |
 //! |---|---|
@@ -7,16 +7,19 @@
 //! | `schema-name` | the original's schema option; on SQLite only empty or `main` |
 //! | `max-size-mb` | the most the database file may grow to, in MiB; 0 (default) sets no limit. A full database is a retriable error: the logger keeps the batch until there is room |
 //! | `delete-on-stop` | `true` (default) or `false`: delete an interaction's rows when its `EventProcessingStopped` is stored |
-//! | `itx-custom-data.<Key>` | `field;type;length` for events of activity `interaction` (`rpt_interaction`) |
+//! | `itx-custom-data` | `Key = "field;type;length"` for events of activity `interaction` (`rpt_interaction`) |
 //! | `agent-custom-data.<Key>` | the same for activity `agent` (`rpt_agent`) |
 //! | `esp-custom-data.<Key>`, `esp-service-data.<Key>` | the same for activity `esp` (`rpt_esp`) |
 //! | `custom-customdata.<Key>` | the same for activity `custom` (`rpt_custom`) |
 //!
 //! Any other key is refused, naming it.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use ixn_plugin_api::settings::{all_problems, from_document};
 use ixn_plugin_api::sink::{SettingProblem, SinkError};
+use serde::Deserialize;
 
 use crate::schema::{BASE_COLUMNS, Table};
 
@@ -77,82 +80,113 @@ impl Settings {
         &self.custom[table.index()]
     }
 
-    /// Parses the host's string pairs.
-    pub fn parse(pairs: &[(String, String)]) -> Result<Settings, SinkError> {
-        Settings::read(pairs, &mut |_, e| Err(e))
+    /// Parses the document for `open`: the first problem as a permanent error.
+    pub fn parse(document: &str) -> Result<Settings, SinkError> {
+        Settings::read(document, &mut |_, e| Err(e))
     }
 
-    /// Every problem with the pairs, each with its key.
-    pub fn problems(pairs: &[(String, String)]) -> Vec<SettingProblem> {
+    /// Every problem with the document, each with its key.
+    pub fn problems(document: &str) -> Vec<SettingProblem> {
         let mut problems = Vec::new();
-        let _ = Settings::read(pairs, &mut |key, e| {
-            problems.push(SettingProblem::new(key, e.message));
+        let _ = Settings::read(document, &mut |key, e| {
+            let message = e.message.strip_prefix(PREFIX).unwrap_or(&e.message);
+            problems.push(SettingProblem::new(key, message));
             Ok(())
         });
         problems
     }
 
-    /// Reads the pairs; each problem goes to `problem` (with its key), which
-    /// stops the reading by answering `Err`.
+    /// Reads the document; each problem goes to `problem` (with its key),
+    /// which stops the reading by answering `Err`.
     fn read(
-        pairs: &[(String, String)],
+        document: &str,
         problem: &mut dyn FnMut(&str, SinkError) -> Result<(), SinkError>,
     ) -> Result<Settings, SinkError> {
-        let mut path = None;
-        let mut schema = None;
-        let mut delete_on_stop = true;
-        let mut max_size_mb = 0;
-        let mut custom: [Vec<CustomColumn>; 4] = Default::default();
-        for (key, value) in pairs {
-            let read = (|| {
-                match key.as_str() {
-                    "path" => {
-                        if value.trim().is_empty() {
-                            return Err(bad("`path` must name the SQLite database file"));
-                        }
-                        path = Some(PathBuf::from(value));
-                    }
-                    "schema-name" => schema = parse_schema(value)?,
-                    "delete-on-stop" => delete_on_stop = parse_bool(key, value)?,
-                    "max-size-mb" => {
-                        max_size_mb = value.trim().parse().map_err(|_| {
-                            bad(format!(
-                                "`{key}` is `{value}`, expected a whole number of MiB"
-                            ))
-                        })?;
-                    }
-                    _ => {
-                        let Some((table, data_key)) = custom_key(key) else {
-                            return Err(bad(format!("unknown setting `{key}`")));
-                        };
-                        let column = parse_mapping(key, data_key, value)?;
-                        add_column(&mut custom[table.index()], table, key, column)?;
-                    }
+        let doc: Document = match from_document(document) {
+            Ok(doc) => doc,
+            Err(first) => {
+                for e in all_problems::<Document>(document) {
+                    problem(&e.key, bad(format!("`{}`: {}", e.key, e.message)))?;
                 }
-                Ok(())
-            })();
-            if let Err(e) = read {
-                problem(key, e)?;
+                return Err(bad(first.message));
+            }
+        };
+        if doc.path.trim().is_empty() {
+            problem("path", bad("`path` must name the SQLite database file"))?;
+        }
+        let schema = match parse_schema(doc.schema_name.as_deref().unwrap_or_default()) {
+            Ok(schema) => schema,
+            Err(e) => {
+                problem("schema-name", e)?;
+                None
+            }
+        };
+        let mut custom: [Vec<CustomColumn>; 4] = Default::default();
+        for (section, table) in CUSTOM_SECTIONS {
+            for (data_key, value) in doc.section(section) {
+                let key = format!("{section}.{data_key}");
+                let added = parse_mapping(&key, data_key, value)
+                    .and_then(|column| add_column(&mut custom[table.index()], table, &key, column));
+                if let Err(e) = added {
+                    problem(&key, e)?;
+                }
             }
         }
-        if path.is_none() && !pairs.iter().any(|(k, _)| k == "path") {
-            problem(
-                "path",
-                bad("the setting `path` (the SQLite database file) is required"),
-            )?;
-        }
         Ok(Settings {
-            path: path.unwrap_or_default(),
+            path: PathBuf::from(doc.path),
             schema,
-            delete_on_stop,
-            max_size_mb,
+            delete_on_stop: doc.delete_on_stop,
+            max_size_mb: doc.max_size_mb,
             custom,
         })
     }
 }
 
+/// The settings document as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct Document {
+    path: String,
+    #[serde(default)]
+    schema_name: Option<String>,
+    #[serde(default = "default_true")]
+    delete_on_stop: bool,
+    #[serde(default)]
+    max_size_mb: u64,
+    #[serde(default)]
+    itx_custom_data: BTreeMap<String, String>,
+    #[serde(default)]
+    agent_custom_data: BTreeMap<String, String>,
+    #[serde(default)]
+    esp_custom_data: BTreeMap<String, String>,
+    #[serde(default)]
+    esp_service_data: BTreeMap<String, String>,
+    #[serde(default)]
+    custom_customdata: BTreeMap<String, String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Document {
+    /// The mappings of one custom data section, by its name.
+    fn section(&self, name: &str) -> &BTreeMap<String, String> {
+        match name {
+            "itx-custom-data" => &self.itx_custom_data,
+            "agent-custom-data" => &self.agent_custom_data,
+            "esp-custom-data" => &self.esp_custom_data,
+            "esp-service-data" => &self.esp_service_data,
+            _ => &self.custom_customdata,
+        }
+    }
+}
+
+/// What every settings error of this sink starts with.
+const PREFIX: &str = "sql sink settings: ";
+
 fn bad(message: impl Into<String>) -> SinkError {
-    SinkError::permanent(format!("sql sink settings: {}", message.into()))
+    SinkError::permanent(format!("{PREFIX}{}", message.into()))
 }
 
 /// `schema-name`: SQLite has only `main` (attached databases are not used).
@@ -165,25 +199,6 @@ fn parse_schema(value: &str) -> Result<Option<String>, SinkError> {
             "`schema-name` is `{value}`, but on SQLite it must be empty or `main`"
         )))
     }
-}
-
-fn parse_bool(key: &str, value: &str) -> Result<bool, SinkError> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(bad(format!(
-            "`{key}` is `{value}`, expected `true` or `false`"
-        ))),
-    }
-}
-
-/// `itx-custom-data.CustomerSegment` → (rpt_interaction, `CustomerSegment`).
-fn custom_key(key: &str) -> Option<(Table, &str)> {
-    let (section, data_key) = key.split_once('.')?;
-    CUSTOM_SECTIONS
-        .iter()
-        .find(|(name, _)| *name == section)
-        .map(|(_, table)| (*table, data_key))
 }
 
 /// Parses `field;type;length`: field required, type `string` (default),
@@ -302,11 +317,31 @@ fn add_column(
 mod tests {
     use super::*;
 
-    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    /// A settings document from flat `key = value` items: `section.Key`
+    /// nests, `true`/`false` and numbers keep their type.
+    fn pairs(items: &[(&str, &str)]) -> String {
+        let mut doc = serde_json::Map::new();
+        for (key, value) in items {
+            let value = if let Ok(b) = value.parse::<bool>() {
+                serde_json::json!(b)
+            } else if let Ok(n) = value.parse::<u64>() {
+                serde_json::json!(n)
+            } else {
+                serde_json::json!(value)
+            };
+            match key.split_once('.') {
+                Some((section, data_key)) => {
+                    let entry = doc
+                        .entry(section.to_string())
+                        .or_insert_with(|| serde_json::json!({}));
+                    entry[data_key] = value;
+                }
+                None => {
+                    doc.insert(key.to_string(), value);
+                }
+            }
+        }
+        serde_json::Value::Object(doc).to_string()
     }
 
     fn message(result: Result<Settings, SinkError>) -> String {
@@ -397,7 +432,7 @@ mod tests {
             ("itx-custom-data.K", "x\"; DROP TABLE t; --", "identifier"),
             ("itx-custom-data.K", "attributes", "own columns"),
             ("itx-custom-data.", "f", "no user data key"),
-            ("other-data.K", "f", "unknown setting"),
+            ("other-data.K", "f", "other-data"),
         ] {
             let m = message(Settings::parse(&pairs(&[("path", "x"), (key, value)])));
             assert!(m.contains(needle), "{key}={value}: {m}");

@@ -1,9 +1,37 @@
-//! The `[storage.settings]` keys this backend understands.
+//! The `[storage.settings]` keys this backend understands, deserialised from
+//! the settings document the host hands over.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ixn_plugin_api::settings::{all_problems, from_document};
 use ixn_plugin_api::storage::{SettingProblem, StorageError};
+use serde::Deserialize;
+
+/// Default of `busy-timeout-ms`.
+pub const DEFAULT_BUSY_TIMEOUT_MS: u64 = 5000;
+/// Default of `max-connections`.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 4;
+
+/// `[storage.settings]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct Document {
+    path: String,
+    #[serde(default = "default_busy_timeout_ms")]
+    busy_timeout_ms: u64,
+    #[serde(default = "default_max_connections")]
+    max_connections: u32,
+    #[serde(default)]
+    max_size_mb: u64,
+}
+
+fn default_busy_timeout_ms() -> u64 {
+    DEFAULT_BUSY_TIMEOUT_MS
+}
+fn default_max_connections() -> u32 {
+    DEFAULT_MAX_CONNECTIONS
+}
 
 /// Parsed backend settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,18 +48,28 @@ pub struct Settings {
     pub max_size_mb: u64,
 }
 
-/// Default of `busy-timeout-ms`.
-pub const DEFAULT_BUSY_TIMEOUT_MS: u64 = 5000;
-/// Default of `max-connections`.
-pub const DEFAULT_MAX_CONNECTIONS: u32 = 4;
-
 impl Settings {
-    /// Parses the settings pairs; unknown keys and bad values are permanent
-    /// errors, and the database file's directory must exist.
-    pub fn parse(pairs: &[(String, String)]) -> Result<Settings, StorageError> {
-        let settings = Settings::read(pairs, &mut |_, e| Err(e))?;
-        let path = &settings.path;
+    /// Every problem with the document, each with its key, touching no file
+    /// (`validate`: the data directory may not exist yet).
+    pub fn problems(document: &str) -> Vec<SettingProblem> {
+        match Settings::read(document) {
+            Ok(_) => Vec::new(),
+            Err(problems) => problems,
+        }
+    }
+
+    /// Parses the document for `open`: the problems of [`Settings::problems`]
+    /// as one permanent error, and the database file's directory must exist.
+    pub fn parse(document: &str) -> Result<Settings, StorageError> {
+        let settings = Settings::read(document).map_err(|problems| {
+            let lines: Vec<String> = problems
+                .iter()
+                .map(|p| format!("`{}`: {}", p.key, p.message))
+                .collect();
+            StorageError::permanent(format!("sqlite settings: {}", lines.join("; ")))
+        })?;
         // SQLite would report a bare "unable to open database file"; say why instead.
+        let path = &settings.path;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
             && !parent.is_dir()
         {
@@ -44,79 +82,36 @@ impl Settings {
         Ok(settings)
     }
 
-    /// Every problem with the pairs, each with its key, touching no file
-    /// (`validate`: the data directory may not exist yet).
-    pub fn problems(pairs: &[(String, String)]) -> Vec<SettingProblem> {
-        let mut problems = Vec::new();
-        let _ = Settings::read(pairs, &mut |key, e| {
-            problems.push(SettingProblem::new(key, e.message));
-            Ok(())
-        });
-        problems
-    }
-
-    /// Reads the pairs; each problem goes to `problem` (with its key), which
-    /// stops the reading by answering `Err`.
-    fn read(
-        pairs: &[(String, String)],
-        problem: &mut dyn FnMut(&str, StorageError) -> Result<(), StorageError>,
-    ) -> Result<Settings, StorageError> {
-        let mut path = None;
-        let mut busy_timeout_ms = DEFAULT_BUSY_TIMEOUT_MS;
-        let mut max_connections = DEFAULT_MAX_CONNECTIONS;
-        let mut max_size_mb = 0;
-        for (key, value) in pairs {
-            let read = match key.as_str() {
-                "path" if value.trim().is_empty() => {
-                    Err(StorageError::permanent("sqlite setting `path` is empty"))
-                }
-                "path" => {
-                    path = Some(PathBuf::from(value));
-                    Ok(())
-                }
-                "busy-timeout-ms" => number(key, value).map(|n| busy_timeout_ms = n),
-                "max-size-mb" => number(key, value).map(|n| max_size_mb = n),
-                "max-connections" => match number(key, value) {
-                    Ok(0) => Err(StorageError::permanent(
-                        "sqlite setting `max-connections` must be at least 1",
-                    )),
-                    Ok(n) => {
-                        max_connections = n;
-                        Ok(())
-                    }
-                    Err(e) => Err(e),
-                },
-                other => Err(StorageError::permanent(format!(
-                    "unknown sqlite setting `{other}` (known: path, busy-timeout-ms, max-connections, max-size-mb)"
-                ))),
-            };
-            if let Err(e) = read {
-                problem(key, e)?;
-            }
+    fn read(document: &str) -> Result<Settings, Vec<SettingProblem>> {
+        let structural = all_problems::<Document>(document);
+        if !structural.is_empty() {
+            return Err(structural
+                .into_iter()
+                .map(SettingProblem::from_document)
+                .collect());
         }
-        if path.is_none() && !pairs.iter().any(|(k, _)| k == "path") {
-            problem(
+        let doc: Document =
+            from_document(document).map_err(|e| vec![SettingProblem::from_document(e)])?;
+        let mut problems = Vec::new();
+        if doc.path.trim().is_empty() {
+            problems.push(SettingProblem::new(
                 "path",
-                StorageError::permanent("sqlite setting `path` is required (the database file)"),
-            )?;
+                "is empty: name the database file",
+            ));
+        }
+        if doc.max_connections == 0 {
+            problems.push(SettingProblem::new("max-connections", "must be at least 1"));
+        }
+        if !problems.is_empty() {
+            return Err(problems);
         }
         Ok(Settings {
-            path: path.unwrap_or_default(),
-            busy_timeout: Duration::from_millis(busy_timeout_ms),
-            max_connections,
-            max_size_mb,
+            path: PathBuf::from(doc.path),
+            busy_timeout: Duration::from_millis(doc.busy_timeout_ms),
+            max_connections: doc.max_connections,
+            max_size_mb: doc.max_size_mb,
         })
     }
-}
-
-fn number<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, StorageError>
-where
-    T::Err: std::fmt::Display,
-{
-    value
-        .trim()
-        .parse()
-        .map_err(|e| StorageError::permanent(format!("sqlite setting `{key}` = `{value}`: {e}")))
 }
 
 #[cfg(test)]
@@ -124,35 +119,37 @@ where
 mod tests {
     use super::*;
 
-    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
-        p.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
     #[test]
     fn defaults_and_overrides() {
-        let s = Settings::parse(&pairs(&[("path", "x.db")])).unwrap();
+        let s = Settings::parse(r#"{"path": "x.db"}"#).unwrap();
         assert_eq!(s.busy_timeout, Duration::from_millis(5000));
         assert_eq!(s.max_connections, 4);
-        let s = Settings::parse(&pairs(&[
-            ("path", "x.db"),
-            ("busy-timeout-ms", "10"),
-            ("max-connections", "2"),
-        ]))
-        .unwrap();
+        let s = Settings::parse(r#"{"path": "x.db", "busy-timeout-ms": 10, "max-connections": 2}"#)
+            .unwrap();
         assert_eq!(s.busy_timeout, Duration::from_millis(10));
         assert_eq!(s.max_connections, 2);
     }
 
     #[test]
-    fn refusals() {
-        let e = Settings::parse(&pairs(&[("path", "x.db"), ("jurnal", "wal")])).unwrap_err();
-        assert!(e.message.contains("`jurnal`"), "{e}");
-        assert!(Settings::parse(&[]).unwrap_err().message.contains("`path`"));
-        assert!(Settings::parse(&pairs(&[("path", "x.db"), ("max-connections", "0")])).is_err());
-        assert!(Settings::parse(&pairs(&[("path", "x.db"), ("busy-timeout-ms", "soon")])).is_err());
-        let e = Settings::parse(&pairs(&[("path", "/no/such/dir/x.db")])).unwrap_err();
+    fn refusals_name_their_key() {
+        let keys = |doc: &str| -> Vec<String> {
+            Settings::problems(doc).into_iter().map(|p| p.key).collect()
+        };
+        assert_eq!(keys(r#"{"path": "x.db", "jurnal": "wal"}"#), ["jurnal"]);
+        assert_eq!(keys("{}"), ["path"]);
+        assert_eq!(
+            keys(r#"{"path": " ", "max-connections": 0}"#),
+            ["path", "max-connections"]
+        );
+        assert_eq!(
+            keys(r#"{"path": "x.db", "busy-timeout-ms": "soon"}"#),
+            ["busy-timeout-ms"]
+        );
+        assert!(
+            keys(r#"{"path": "/no/such/dir/x.db"}"#).is_empty(),
+            "validate reads no file"
+        );
+        let e = Settings::parse(r#"{"path": "/no/such/dir/x.db"}"#).unwrap_err();
         assert!(e.message.contains("does not exist"), "{e}");
     }
 }

@@ -72,7 +72,7 @@ fn submit_claim_apply_through_the_plugin_table() {
         "{e}"
     );
     let mut bad = db.settings(vec![]);
-    bad.settings.push(("colour".into(), "blue".into()));
+    bad.settings = serde_json::json!({"path": db.path(), "colour": "blue"}).to_string();
     let e = StorageClient::open(table, &bad, None).err().unwrap();
     assert!(e.message.contains("`colour`"), "{e}");
 }

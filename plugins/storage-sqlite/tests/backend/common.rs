@@ -29,7 +29,7 @@ impl Db {
 
     pub fn settings(&self, custom_fields: Vec<CustomField>) -> OpenSettings {
         OpenSettings {
-            settings: vec![("path".into(), self.path())],
+            settings: serde_json::json!({ "path": self.path() }).to_string(),
             custom_fields,
         }
     }

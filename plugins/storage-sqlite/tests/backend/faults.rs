@@ -41,10 +41,8 @@ fn big_ix(n: usize) -> ixn_plugin_api::storage::NewInteraction {
 fn a_full_database_is_retriable_and_work_resumes_when_there_is_room() {
     let db = Db::new();
     let mut settings = db.settings(standard_fields());
-    settings.settings.extend([
-        ("max-size-mb".into(), "1".into()),
-        ("max-connections".into(), "2".into()),
-    ]);
+    settings.settings =
+        serde_json::json!({"path": db.path(), "max-size-mb": 1, "max-connections": 2}).to_string();
     let b = SqliteBackend::open(settings).unwrap();
     let mut acknowledged = 0;
     let full: StorageError = loop {

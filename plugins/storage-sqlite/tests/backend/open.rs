@@ -2,17 +2,15 @@
 
 use ixn_plugin_api::storage::{ErrorKind, FieldType, OpenSettings, StorageBackend};
 use ixn_storage_sqlite::SqliteBackend;
+use serde_json::json;
 
 use crate::common::*;
 
 fn open_with(
-    settings: Vec<(&str, &str)>,
+    settings: serde_json::Value,
 ) -> Result<SqliteBackend, ixn_plugin_api::storage::StorageError> {
     SqliteBackend::open(OpenSettings {
-        settings: settings
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        settings: settings.to_string(),
         custom_fields: vec![],
     })
 }
@@ -21,28 +19,23 @@ fn open_with(
 fn settings_are_checked() {
     let db = Db::new();
     let path = db.path();
-    let e = open_with(vec![("path", &path), ("journal", "delete")])
+    let e = open_with(json!({"path": path, "journal": "delete"}))
         .err()
         .unwrap();
     assert_eq!(e.kind, ErrorKind::Permanent);
     assert!(e.message.contains("`journal`"), "{e}");
-    let e = open_with(vec![]).err().unwrap();
+    let e = open_with(json!({})).err().unwrap();
     assert!(e.message.contains("`path`"), "{e}");
     let missing = db.dir.path().join("no-such-dir").join("x.db");
-    let e = open_with(vec![("path", &missing.to_string_lossy())])
+    let e = open_with(json!({"path": missing.to_string_lossy()}))
         .err()
         .unwrap();
     assert!(e.message.contains("does not exist"), "{e}");
-    let e = open_with(vec![("path", &path), ("max-connections", "many")])
+    let e = open_with(json!({"path": path, "max-connections": "many"}))
         .err()
         .unwrap();
     assert!(e.message.contains("`max-connections`"), "{e}");
-    let b = open_with(vec![
-        ("path", &path),
-        ("busy-timeout-ms", "100"),
-        ("max-connections", "1"),
-    ])
-    .unwrap();
+    let b = open_with(json!({"path": path, "busy-timeout-ms": 100, "max-connections": 1})).unwrap();
     b.submit(vec![new_ix("a", "q")]).unwrap();
     assert!(std::path::Path::new(&path).exists());
 }
@@ -92,10 +85,7 @@ fn not_a_database_is_a_permanent_error() {
 fn a_held_write_lock_is_retriable() {
     let db = Db::new();
     let b = SqliteBackend::open(OpenSettings {
-        settings: vec![
-            ("path".into(), db.path()),
-            ("busy-timeout-ms".into(), "50".into()),
-        ],
+        settings: json!({"path": db.path(), "busy-timeout-ms": 50}).to_string(),
         custom_fields: vec![],
     })
     .unwrap();
