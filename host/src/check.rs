@@ -28,17 +28,20 @@ pub fn runnable(config: &Config, registry: &Registry) -> Result<(), NotRunnable>
         custom_fields: config.custom_fields.clone(),
     };
     match registry.validate_storage(&config.storage, &storage_settings) {
-        Ok(found) => problems.extend(
-            found
-                .into_iter()
-                .map(|(key, message)| format!("[storage.settings] `{key}`: {message}")),
-        ),
+        Ok(found) => problems.extend(found.into_iter().map(|(key, message)| {
+            let place = config.storage_setting_places.of(&key);
+            format!("{place}: [storage.settings] `{key}`: {message}")
+        })),
         Err(e) => problems.push(format!("[storage] plugin: {e}")),
     }
     for l in &config.event_loggers {
         match registry.validate_sink(&l.sink, &l.sink_settings) {
             Ok(found) => problems.extend(found.into_iter().map(|(key, message)| {
-                format!("event logger `{}`: setting `{key}`: {message}", l.name)
+                let place = l.setting_places.of(&key);
+                format!(
+                    "{place}: event logger `{}`: setting `{key}`: {message}",
+                    l.name
+                )
             })),
             Err(e) => problems.push(format!("event logger `{}`: sink: {e}", l.name)),
         }

@@ -200,7 +200,7 @@ name = "broken"
 /// sink refuses at open; a `jsonl` logger refused `itx-custom-data` only at
 /// start; an unknown storage setting passed too. Each plugin now judges its
 /// own settings through `validate`, before anything is opened, and every
-/// problem is named with its setting, all at once.
+/// problem is named with its setting and where it was written, all at once.
 #[test]
 fn plugin_settings_are_judged_by_the_plugin_before_anything_is_opened() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -290,6 +290,24 @@ name = "file"
                 .iter()
                 .any(|line| needles.iter().all(|n| line.contains(n))),
             "no line with all of {needles:?}\n{stderr}"
+        );
+    }
+    // Each at the line that wrote the setting.
+    let text = std::fs::read_to_string(&path).expect("read config");
+    for (key, written) in [
+        ("`jurnal`", "jurnal ="),
+        ("`max-connections`", "max-connections ="),
+        ("`itx-custom-data.Region`", "Region ="),
+    ] {
+        let line = text
+            .lines()
+            .position(|l| l.contains(written))
+            .expect("written")
+            + 1;
+        let at = format!("ixn.toml:{line}:");
+        assert!(
+            problems.iter().any(|l| l.contains(key) && l.contains(&at)),
+            "{key} not reported at {at}\n{stderr}"
         );
     }
     assert!(!d.join("data").exists(), "check-config created data");

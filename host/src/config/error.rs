@@ -86,6 +86,12 @@ impl<'a> Problems<'a> {
         });
     }
 
+    /// `file:line:column` of a byte offset of the file.
+    pub fn place(&self, offset: usize) -> String {
+        let (line, column) = line_col(self.text, offset);
+        format!("{}:{line}:{column}", self.file.display())
+    }
+
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()

@@ -30,6 +30,8 @@ pub struct Config {
     /// `[storage.settings]`, `${data-dir}` expanded, as the JSON document
     /// the plugin deserialises (TOML types kept).
     pub storage_settings: String,
+    /// Where each storage setting was written, for the plugin's problems.
+    pub storage_setting_places: SettingPlaces,
     /// `[wasm]`
     pub wasm: WasmConfig,
     /// `[custom-fields]`
@@ -186,6 +188,8 @@ pub struct EventLoggerConfig {
     /// `${data-dir}` expanded), `schema-name` and `delivery-queue-name` when
     /// set, and each non-empty custom-data section as an object.
     pub sink_settings: String,
+    /// Where each of those settings was written, for the plugin's problems.
+    pub setting_places: SettingPlaces,
     /// Records per write.
     pub batch_size: usize,
     /// Records waiting at most.
@@ -309,9 +313,47 @@ fn expand(value: &str, data_dir: &Path) -> String {
     value.replace("${data-dir}", &data_dir.to_string_lossy())
 }
 
+/// Where each setting of a plugin's document was written, so that the
+/// problems its `validate` names by key are shown at `file:line:column`.
+#[derive(Debug, Clone, Default)]
+pub struct SettingPlaces {
+    /// The place of what names the plugin: for a key never written (a
+    /// missing one) or nested inside a value.
+    pub table: String,
+    /// The place of each written key, by dotted key.
+    pub keys: BTreeMap<String, String>,
+}
+
+impl SettingPlaces {
+    /// The place of `key`, or of the nearest written key holding it.
+    pub fn of(&self, key: &str) -> &str {
+        let mut key = key;
+        loop {
+            if let Some(place) = self.keys.get(key) {
+                return place;
+            }
+            match key.rsplit_once('.') {
+                Some((holder, _)) => key = holder,
+                None => return &self.table,
+            }
+        }
+    }
+}
+
+/// The places of a settings table's keys, under `prefix` (`""` or `section.`).
+fn places_of<T>(
+    table: &BTreeMap<String, Spanned<T>>,
+    prefix: &str,
+    p: &Problems,
+) -> impl Iterator<Item = (String, String)> {
+    table
+        .iter()
+        .map(move |(k, v)| (format!("{prefix}{k}"), p.place(v.span().start)))
+}
+
 /// A plugin's settings table as the JSON document it deserialises.
 fn settings_document(
-    table: &BTreeMap<String, toml::Value>,
+    table: &BTreeMap<String, Spanned<toml::Value>>,
     data_dir: &Path,
 ) -> serde_json::Map<String, serde_json::Value> {
     fn expanded(v: serde_json::Value, data_dir: &Path) -> serde_json::Value {
@@ -333,6 +375,7 @@ fn settings_document(
         .iter()
         .map(|(k, v)| {
             // A TOML value always has a JSON form (a datetime becomes its text).
+            let v = v.get_ref();
             let json = serde_json::to_value(v).unwrap_or_else(|_| v.to_string().into());
             (k.clone(), expanded(json, data_dir))
         })
@@ -482,6 +525,10 @@ fn validate(
     let storage = plugin_ref(storage_name, base);
     let storage_settings =
         serde_json::Value::Object(settings_document(&raw.storage.settings, &data_dir)).to_string();
+    let storage_setting_places = SettingPlaces {
+        table: p.place(raw.storage.plugin.span().start),
+        keys: places_of(&raw.storage.settings, "", p).collect(),
+    };
 
     let fuel = raw.wasm.fuel;
     let wasm = WasmConfig {
@@ -658,6 +705,7 @@ fn validate(
         server,
         storage,
         storage_settings,
+        storage_setting_places,
         wasm,
         custom_fields,
         fields_to_delete,
@@ -776,6 +824,10 @@ fn validate_logger(
         }
     };
     let mut sink_settings = settings_document(&l.sink_settings, data_dir);
+    let mut setting_places = SettingPlaces {
+        table: p.place(l.name.span().start),
+        keys: places_of(&l.sink_settings, "", p).collect(),
+    };
     if let Some(schema) = &s.schema_name {
         sink_settings.insert("schema-name".into(), schema.clone().into());
     }
@@ -792,9 +844,12 @@ fn validate_logger(
         // The sink judges its mappings (`validate`, see `check.rs`): a host
         // check of its own disagreed with the sql sink and knew nothing of others.
         if !map.is_empty() {
+            setting_places
+                .keys
+                .extend(places_of(map, &format!("{section}."), p));
             let mappings = map
                 .iter()
-                .map(|(key, spec)| (key.clone(), serde_json::Value::from(spec.clone())))
+                .map(|(key, spec)| (key.clone(), serde_json::Value::from(spec.get_ref().clone())))
                 .collect();
             sink_settings.insert(section.into(), serde_json::Value::Object(mappings));
         }
@@ -833,6 +888,7 @@ fn validate_logger(
         name,
         sink,
         sink_settings: serde_json::Value::Object(sink_settings).to_string(),
+        setting_places,
         batch_size: range(p, &s.batch_size, 1, 5000, "batch-size") as usize,
         max_queue_size: range(p, &s.max_queue_size, 10_000, 100_000, "max-queue-size") as usize,
         storing_timeout: Duration::from_millis(range(

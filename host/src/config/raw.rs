@@ -82,9 +82,9 @@ pub struct ServerSection {
 pub struct StorageSection {
     /// A built-in plugin name (`sqlite`) or the path of a plugin `.so`, relative to this file.
     pub plugin: Spanned<String>,
-    /// Passed to the plugin as strings; `${data-dir}` is expanded.
+    /// Passed to the plugin as one document; `${data-dir}` is expanded.
     #[serde(default)]
-    pub settings: BTreeMap<String, toml::Value>,
+    pub settings: BTreeMap<String, Spanned<toml::Value>>,
 }
 
 /// `[wasm]`
@@ -220,7 +220,7 @@ pub struct EventLoggerSection {
     pub logger_settings: LoggerSettingsSection,
     /// Passed to the sink plugin as strings; `${data-dir}` is expanded.
     #[serde(default)]
-    pub sink_settings: BTreeMap<String, toml::Value>,
+    pub sink_settings: BTreeMap<String, Spanned<toml::Value>>,
     /// Which events are stored.
     #[serde(default)]
     pub event_filtering: EventFilteringSection,
@@ -229,19 +229,19 @@ pub struct EventLoggerSection {
     pub custom_events: BTreeMap<String, String>,
     /// Attached-data key → `field;type;length` of `rpt_interaction`.
     #[serde(default)]
-    pub itx_custom_data: BTreeMap<String, String>,
+    pub itx_custom_data: BTreeMap<String, Spanned<String>>,
     /// As `itx-custom-data`, for `rpt_esp` from ESP user data.
     #[serde(default)]
-    pub esp_custom_data: BTreeMap<String, String>,
+    pub esp_custom_data: BTreeMap<String, Spanned<String>>,
     /// As `itx-custom-data`, for `rpt_esp` from the request envelope.
     #[serde(default)]
-    pub esp_service_data: BTreeMap<String, String>,
+    pub esp_service_data: BTreeMap<String, Spanned<String>>,
     /// As `itx-custom-data`, for `rpt_agent`.
     #[serde(default)]
-    pub agent_custom_data: BTreeMap<String, String>,
+    pub agent_custom_data: BTreeMap<String, Spanned<String>>,
     /// As `itx-custom-data`, for `rpt_custom`.
     #[serde(default)]
-    pub custom_customdata: BTreeMap<String, String>,
+    pub custom_customdata: BTreeMap<String, Spanned<String>>,
 }
 
 /// `logger-settings`

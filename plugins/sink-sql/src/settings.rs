@@ -89,7 +89,13 @@ impl Settings {
     pub fn problems(document: &str) -> Vec<SettingProblem> {
         let mut problems = Vec::new();
         let _ = Settings::read(document, &mut |key, e| {
+            // The key is the problem's own field: not again in its message.
             let message = e.message.strip_prefix(PREFIX).unwrap_or(&e.message);
+            let named = format!("`{key}`");
+            let message = message
+                .strip_prefix(&named)
+                .map(|rest| rest.trim_start_matches(':').trim_start())
+                .unwrap_or(message);
             problems.push(SettingProblem::new(key, message));
             Ok(())
         });
