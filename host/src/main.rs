@@ -28,7 +28,12 @@ enum Command {
     /// Start the server on the config, submit realistic e-mails through the HTTP API, run the business process to completion and print a summary.
     Demo(ixn::demo::DemoArgs),
     /// Validate the configuration and exit (non-zero with file:line errors when invalid).
-    CheckConfig,
+    CheckConfig {
+        /// Also print what changes from FILE (the config running now) to
+        /// this one: one line per change, those that need a restart marked.
+        #[arg(long, value_name = "FILE")]
+        diff: Option<PathBuf>,
+    },
 }
 
 fn init_tracing(default: &str) {
@@ -92,7 +97,7 @@ impl StopSignals {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::CheckConfig => match Config::load(&cli.config) {
+        Command::CheckConfig { diff } => match Config::load(&cli.config) {
             Ok(c) => {
                 let registry = ixn::builtins::registry();
                 if let Err(e) = ixn::check::runnable(&c, &registry) {
@@ -108,6 +113,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     c.strategies.len(),
                     c.event_loggers.len()
                 );
+                if let Some(running) = diff {
+                    let old = match Config::load(&running) {
+                        Ok(old) => old,
+                        Err(e) => {
+                            eprintln!("{e}");
+                            return Ok(ExitCode::from(2));
+                        }
+                    };
+                    let changes = ixn::config::diff::diff(&old, &c);
+                    println!("{} change(s) from {}:", changes.len(), running.display());
+                    for change in &changes {
+                        println!("  {change}");
+                    }
+                }
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => {

@@ -312,3 +312,42 @@ name = "file"
     }
     assert!(!d.join("data").exists(), "check-config created data");
 }
+
+/// Issue 7 §3: `check-config --diff FILE` prints what a reload from FILE to
+/// the checked config would change, one line each, restarts marked.
+#[test]
+fn check_config_diff_names_each_change() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let old = ixn_tests::one_step_config(ixn_bp_artifacts::ROUTER, "");
+    let new = old
+        .replace("limit = 20", "limit = 50")
+        .replace("lease-timeout = 30", "lease-timeout = 30\nnode-id = \"other\"")
+        .replace(
+            "  [[business-process.queue]]\n  name = \"bp.Error\"",
+            "  [[business-process.queue]]\n  name = \"bp.Error\"\n  [[business-process.queue]]\n  name = \"bp.Parked\"",
+        );
+    std::fs::write(dir.path().join("old.toml"), old).expect("write");
+    std::fs::write(dir.path().join("new.toml"), new).expect("write");
+    let out = std::process::Command::new(ixn_tests::profile_dir().join("ixn"))
+        .current_dir(dir.path())
+        .args(["check-config", "-c", "new.toml", "--diff", "old.toml"])
+        .output()
+        .expect("run ixn");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().skip(1).collect();
+    assert_eq!(
+        lines,
+        [
+            "3 change(s) from old.toml:",
+            "  [server] changed: node-id; this needs a restart.",
+            "  Queue `bp.Parked` added.",
+            "  View `work` changed: limit.",
+        ],
+        "{stdout}"
+    );
+}

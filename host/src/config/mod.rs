@@ -4,6 +4,7 @@
 //! Validation is pure (no I/O beyond reading the file): a reload can reject a
 //! bad file before touching anything that runs.
 
+pub mod diff;
 pub mod error;
 pub mod raw;
 
@@ -205,7 +206,7 @@ pub struct EventLoggerConfig {
 }
 
 /// `event-filtering`, validated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventFilter {
     /// Agent-state endpoint events.
     pub log_agent_state: bool,
