@@ -207,6 +207,8 @@ async fn sigkill_mid_run_loses_no_acknowledged_interaction_and_no_later_event() 
         if v["origin"] == origin.as_str() {
             in_file += 1;
         }
+        // No reload happened: every event was produced by generation 1.
+        assert_eq!(v["generation"], 1, "{line}");
         if v["event_name"] == "EventProcessingStopped"
             && let Some(id) = v["interaction_id"].as_str()
         {
@@ -234,6 +236,13 @@ async fn sigkill_mid_run_loses_no_acknowledged_interaction_and_no_later_event() 
     )
     .await
     .expect("count reporting rows");
+    let other_generation = sqlite_count(
+        &data.join("reporting.db"),
+        "SELECT COUNT(*) FROM rpt_interaction WHERE generation <> 1",
+    )
+    .await
+    .expect("count generations");
+    assert_eq!(other_generation, 0, "events of another generation");
     assert!(produced > 0, "the second run produced nothing\n{log}");
     assert_eq!(
         (in_file, in_sql),

@@ -315,6 +315,7 @@ fn events(now: i64) -> Vec<EventRecord> {
         occurred_at: now,
         origin: "test:1".into(),
         sequence,
+        generation: 1,
         interaction_id: Some("it-1".into()),
         fields: vec![
             sink::Field {

@@ -159,7 +159,7 @@ impl EventLogger {
         }
     }
 
-    fn record(&self, origin: &str, sequence: u64, event: &Event) -> EventRecord {
+    fn record(&self, origin: &str, generation: u64, sequence: u64, event: &Event) -> EventRecord {
         let mut fields: Vec<Field> = event
             .attributes
             .iter()
@@ -188,19 +188,21 @@ impl EventLogger {
             occurred_at: event.occurred_at,
             origin: origin.to_string(),
             sequence,
+            generation,
             interaction_id: event.interaction_id.clone(),
             fields,
         }
     }
 
-    /// Offers events of `origin` numbered from `first_sequence`; never waits.
-    pub fn offer(&self, origin: &str, first_sequence: u64, events: &[Event]) {
+    /// Offers events of `origin` and config `generation` numbered from
+    /// `first_sequence`; never waits.
+    pub fn offer(&self, origin: &str, generation: u64, first_sequence: u64, events: &[Event]) {
         for (i, event) in events.iter().enumerate() {
             if !self.wanted(event) {
                 self.stats.filtered.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            let record = self.record(origin, first_sequence + i as u64, event);
+            let record = self.record(origin, generation, first_sequence + i as u64, event);
             match self.tx.try_send(Message::Record(record)) {
                 Ok(()) => {
                     self.stats.queued.fetch_add(1, Ordering::Relaxed);

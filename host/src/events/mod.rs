@@ -80,6 +80,8 @@ pub fn sink_value(v: &ixn_plugin_api::storage::Value) -> Value {
 pub struct EventBus {
     origin: Arc<str>,
     sequence: AtomicU64,
+    /// The config generation stamped on events (1 until a reload applies).
+    generation: AtomicU64,
     produced: AtomicU64,
     loggers: Vec<Arc<EventLogger>>,
     userdata_keys: Vec<String>,
@@ -98,6 +100,7 @@ impl EventBus {
         EventBus {
             origin: format!("{node_id}:{}", crate::ids::new_id()).into(),
             sequence: AtomicU64::new(0),
+            generation: AtomicU64::new(1),
             produced: AtomicU64::new(0),
             loggers,
             userdata_keys,
@@ -107,6 +110,16 @@ impl EventBus {
     /// The origin of this bus's events.
     pub fn origin(&self) -> &str {
         &self.origin
+    }
+
+    /// The config generation stamped on the events emitted from now on.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
+    }
+
+    /// Sets the generation stamped on later events (when a reload applies).
+    pub fn set_generation(&self, generation: u64) {
+        self.generation.store(generation, Ordering::Relaxed);
     }
 
     /// Attached-data keys some logger maps: copy only these into events.
@@ -138,8 +151,9 @@ impl EventBus {
         let first = self.sequence.fetch_add(n, Ordering::Relaxed) + 1;
         self.produced.fetch_add(n, Ordering::Relaxed);
         let events: Arc<[Event]> = events.into();
+        let generation = self.generation();
         for logger in &self.loggers {
-            logger.offer(&self.origin, first, &events);
+            logger.offer(&self.origin, generation, first, &events);
         }
     }
 

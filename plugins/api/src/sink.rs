@@ -18,6 +18,7 @@ wit_record! { "event-record" pub struct EventRecord {
     pub occurred_at: i64,
     pub origin: String,
     pub sequence: u64,
+    pub generation: u64,
     pub interaction_id: Option<String>,
     pub fields: Vec<Field>,
 } }

@@ -1,6 +1,6 @@
 //! One record as one JSON line.
 //!
-//! `{"origin":..,"sequence":..,"event_id":..,"event_name":..,"activity":..,"endpoint":..,
+//! `{"origin":..,"sequence":..,"generation":..,"event_id":..,"event_name":..,"activity":..,"endpoint":..,
 //! "occurred_at":..,"interaction_id":..,"fields":{name: value}}`, keys in that
 //! order, text as UTF-8 (non-ASCII is not escaped). Field values are plain
 //! JSON: strings, numbers (timestamps as milliseconds since the epoch),
@@ -16,6 +16,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 struct Line<'a> {
     origin: &'a str,
     sequence: u64,
+    generation: u64,
     event_id: u32,
     event_name: &'a str,
     activity: &'a str,
@@ -70,6 +71,7 @@ pub fn encode_into(out: &mut Vec<u8>, record: &EventRecord) -> Result<(), serde_
     let line = Line {
         origin: &record.origin,
         sequence: record.sequence,
+        generation: record.generation,
         event_id: record.event_id,
         event_name: &record.event_name,
         activity: &record.activity,
@@ -98,6 +100,7 @@ mod tests {
             occurred_at: 1_700_000_000_000,
             origin: "n1:0001".into(),
             sequence: 9,
+            generation: 3,
             interaction_id: None,
             fields: vec![
                 Field {
@@ -126,7 +129,7 @@ mod tests {
         encode_into(&mut out, &record).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "{\"origin\":\"n1:0001\",\"sequence\":9,\"event_id\":168,\"event_name\":\"EventRejected\",\"activity\":\"interaction\",\
+            "{\"origin\":\"n1:0001\",\"sequence\":9,\"generation\":3,\"event_id\":168,\"event_name\":\"EventRejected\",\"activity\":\"interaction\",\
              \"endpoint\":\"agent\",\"occurred_at\":1700000000000,\"interaction_id\":null,\
              \"fields\":{\"Тема\":\"последнее\",\"Score\":null,\"At\":5,\"Ok\":false}}\n"
         );

@@ -34,6 +34,7 @@ fn record(
         occurred_at: 1_700_000_000_000 + sequence as i64,
         origin: "test:1".to_string(),
         sequence,
+        generation: 1,
         interaction_id: interaction.map(str::to_string),
         fields: fields
             .into_iter()
@@ -131,7 +132,7 @@ fn one_json_line_per_record() {
     assert_eq!(got.len(), 2);
     assert_eq!(
         got[0],
-        "{\"origin\":\"test:1\",\"sequence\":1,\"event_id\":1001,\"event_name\":\"EventPlacedInQueue\",\"activity\":\"interaction\",\
+        "{\"origin\":\"test:1\",\"sequence\":1,\"generation\":1,\"event_id\":1001,\"event_name\":\"EventPlacedInQueue\",\"activity\":\"interaction\",\
          \"endpoint\":\"queue\",\"occurred_at\":1700000000001,\"interaction_id\":\"itx-1\",\"fields\":{\
          \"Queue\":\"inbound\",\"Priority\":5,\"Weight\":0.5,\"Urgent\":true,\"ReceivedAt\":1699000000000}}"
     );
@@ -139,7 +140,7 @@ fn one_json_line_per_record() {
     assert_eq!(
         second,
         json!({
-            "origin": "test:1", "sequence": 2, "event_id": 1002, "event_name": "EventAgentLogin", "activity": "agent",
+            "origin": "test:1", "sequence": 2, "generation": 1, "event_id": 1002, "event_name": "EventAgentLogin", "activity": "agent",
             "endpoint": null, "occurred_at": 1_700_000_000_002i64, "interaction_id": null, "fields": {}
         })
     );

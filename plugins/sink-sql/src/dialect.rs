@@ -63,6 +63,7 @@ impl Dialect {
                  id INTEGER PRIMARY KEY, \
                  origin TEXT NOT NULL, \
                  sequence INTEGER NOT NULL, \
+                 generation INTEGER NOT NULL DEFAULT 0, \
                  event_id INTEGER NOT NULL, \
                  event_name TEXT NOT NULL, \
                  endpoint TEXT, \
@@ -127,6 +128,14 @@ impl Dialect {
             "DROP INDEX IF EXISTS {index}; ALTER TABLE {} RENAME TO {}",
             self.table(schema, table),
             self.ident(&format!("{}_v1", table.name()))
+        )
+    }
+
+    /// Adds the `generation` column to a table made before it existed.
+    pub fn add_generation(self, schema: Option<&str>, table: Table) -> String {
+        format!(
+            "ALTER TABLE {} ADD COLUMN generation INTEGER NOT NULL DEFAULT 0",
+            self.table(schema, table)
         )
     }
 
@@ -207,9 +216,9 @@ mod tests {
         }];
         assert_eq!(
             d.insert(None, Table::Agent, &custom, 2),
-            "INSERT OR IGNORE INTO \"rpt_agent\" (\"origin\", \"sequence\", \"event_id\", \"event_name\", \"endpoint\", \
-             \"occurred_at\", \"interaction_id\", \"attributes\", \"segment\") VALUES \
-             (?, ?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT OR IGNORE INTO \"rpt_agent\" (\"origin\", \"sequence\", \"generation\", \"event_id\", \"event_name\", \
+             \"endpoint\", \"occurred_at\", \"interaction_id\", \"attributes\", \"segment\") VALUES \
+             (?, ?, ?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
         assert_eq!(
             d.delete_interactions(None, Table::Interaction, 2),

@@ -83,6 +83,13 @@ fn row(record: EventRecord, custom: &[CustomColumn]) -> Result<Vec<Cell>, SinkEr
     let mut cells = Vec::with_capacity(INSERT_COLUMNS.len() + custom.len());
     cells.push(Cell::Text(record.origin));
     cells.push(Cell::Int(sequence));
+    let generation = i64::try_from(record.generation).map_err(|_| {
+        SinkError::permanent(format!(
+            "sql sink: event {} has generation {}, beyond the 64-bit signed integer a column holds",
+            record.event_name, record.generation
+        ))
+    })?;
+    cells.push(Cell::Int(generation));
     cells.push(Cell::Int(i64::from(record.event_id)));
     cells.push(Cell::Text(record.event_name));
     cells.push(record.endpoint.map_or(Cell::Null, Cell::Text));

@@ -11,8 +11,9 @@
 //! | `esp` | `rpt_esp` |
 //! | `custom` | `rpt_custom` |
 //!
-//! Every table has the columns `id INTEGER PRIMARY KEY`, `sequence INTEGER
-//! UNIQUE` (the host-wide sequence: a re-sent batch adds no rows), `event_id`,
+//! Every table has the columns `id INTEGER PRIMARY KEY`, `origin` and
+//! `sequence` (unique together: a re-sent batch adds no rows), `generation`
+//! (the config generation that produced the event), `event_id`,
 //! `event_name`, `endpoint`, `occurred_at` (ms since the epoch),
 //! `interaction_id` (NULL where the event has none, as for agent events) and
 //! `attributes` (a JSON object of all the event's fields), then one column per

@@ -11,10 +11,11 @@ use crate::settings::Settings;
 use ixn_plugin_api::sink::SinkError;
 
 /// The columns every table has, in order; `id` is filled by the database.
-pub const BASE_COLUMNS: [&str; 9] = [
+pub const BASE_COLUMNS: [&str; 10] = [
     "id",
     "origin",
     "sequence",
+    "generation",
     "event_id",
     "event_name",
     "endpoint",
@@ -24,9 +25,10 @@ pub const BASE_COLUMNS: [&str; 9] = [
 ];
 
 /// The base columns an insert fills (all but `id`).
-pub const INSERT_COLUMNS: [&str; 8] = [
+pub const INSERT_COLUMNS: [&str; 9] = [
     "origin",
     "sequence",
+    "generation",
     "event_id",
     "event_name",
     "endpoint",
@@ -109,6 +111,16 @@ pub async fn ensure(
                 .await
                 .map_err(db_error(|| format!("creating table {}", table.name())))?;
             existing = columns(pool, dialect, table).await?;
+        }
+        if !existing.iter().any(|c| c == "generation") {
+            // Made before events carried their config generation: theirs is 0.
+            tracing::info!(table = table.name(), "adding column generation");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(dialect.add_generation(schema, table)))
+                .execute(pool)
+                .await
+                .map_err(db_error(|| {
+                    format!("adding column generation to {}", table.name())
+                }))?;
         }
         for column in settings.custom_columns(table) {
             if existing

@@ -73,6 +73,7 @@ fn record(
         occurred_at: 1_700_000_000_000 + sequence as i64,
         origin: "test:1".to_string(),
         sequence,
+        generation: 1,
         interaction_id: interaction.map(str::to_string),
         fields: fields
             .iter()
