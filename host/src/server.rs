@@ -150,6 +150,7 @@ impl Server {
             runtime: runtime.clone(),
             submitter: submitter.clone(),
             body_read_timeout: config.server.body_read_timeout,
+            config_applied_at: crate::time::now_ms(),
         });
         let limits = crate::api::serve::Limits {
             header_read_timeout: config.server.header_read_timeout,

@@ -994,3 +994,38 @@ async fn health_answers_ok() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Issue 7 §1: `GET /v1/config` says which config runs: its generation, the
+/// SHA-256 of the file's text, when it was applied, and the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_reports_which_file_runs() {
+    use sha2::{Digest, Sha256};
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let host =
+        ixn_tests::TestHost::start(&ixn_tests::one_step_config(ixn_bp_artifacts::ROUTER, ""))
+            .await
+            .expect("host starts");
+    let r = host
+        .client
+        .get(format!("{}/v1/config", host.base))
+        .send()
+        .await
+        .expect("GET /v1/config");
+    assert_eq!(r.status().as_u16(), 200);
+    let v: serde_json::Value = r.json().await.expect("JSON");
+    let path = host.dir.path().join("ixn.toml");
+    let text = std::fs::read(&path).expect("read config");
+    let hash: String = Sha256::digest(&text)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(v["generation"], 1, "{v}");
+    assert_eq!(v["hash"], hash.as_str(), "{v}");
+    assert_eq!(v["source"], path.display().to_string().as_str(), "{v}");
+    assert!(v["applied_at"].as_i64().is_some_and(|t| t >= before), "{v}");
+    assert!(v["last_rejected"].is_null(), "{v}");
+    host.server.shutdown().await;
+}

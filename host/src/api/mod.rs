@@ -28,6 +28,8 @@ pub struct ApiState {
     pub submitter: Submitter,
     /// How long a request body may take to arrive.
     pub body_read_timeout: std::time::Duration,
+    /// When the running config was applied (ms since the epoch).
+    pub config_applied_at: i64,
 }
 
 /// An error answer: status and message.
@@ -46,6 +48,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/interactions", post(submit::submit))
         .route("/v1/interactions/{id}", get(get_interaction))
         .route("/v1/queues", get(queues))
+        .route("/v1/config", get(config))
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such endpoint".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError(
@@ -180,6 +183,19 @@ async fn get_interaction(
             format!("no interaction `{id}`"),
         )),
     }
+}
+
+/// `GET /v1/config`: which config runs. Until hot reload lands the
+/// generation stays 1 and nothing is ever rejected.
+async fn config(State(s): State<ApiState>) -> axum::Json<Json> {
+    let config = &s.runtime.config;
+    axum::Json(json!({
+        "generation": s.runtime.bus.generation(),
+        "hash": config.hash,
+        "applied_at": s.config_applied_at,
+        "source": config.source.display().to_string(),
+        "last_rejected": null,
+    }))
 }
 
 async fn queues(State(s): State<ApiState>) -> Result<axum::Json<Json>, ApiError> {

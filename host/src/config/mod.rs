@@ -24,6 +24,9 @@ pub use error::{ConfigError, ConfigProblem};
 pub struct Config {
     /// The file it was read from.
     pub source: PathBuf,
+    /// SHA-256 of the file's text, hex: what `GET /v1/config` reports, so an
+    /// operator can tell which file a server runs.
+    pub hash: String,
     /// `[server]`
     pub server: ServerConfig,
     /// `[storage]`
@@ -263,6 +266,13 @@ impl Config {
         };
         let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let mut config = validate(path, &base, raw, overrides, &mut problems);
+        config.hash = {
+            use sha2::{Digest, Sha256};
+            Sha256::digest(text.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        };
         if let Some(listen) = overrides.listen {
             config.server.listen = listen;
         }
@@ -703,6 +713,7 @@ fn validate(
 
     Config {
         source: path.to_path_buf(),
+        hash: String::new(),
         server,
         storage,
         storage_settings,
