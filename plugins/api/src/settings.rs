@@ -45,10 +45,18 @@ pub fn from_document<T: DeserializeOwned>(document: &str) -> Result<T, DocumentE
     })
 }
 
-/// Every problem with `document` as a `T`, each with its key: after each
-/// problem the setting at fault is taken out and the rest read again, so one
-/// bad key does not hide the next (serde stops at the first).
-pub fn all_problems<T: DeserializeOwned>(document: &str) -> Vec<DocumentError> {
+/// `document` as a `T`, or every problem with it, each with its key: after
+/// each problem the setting at fault is taken out and the rest read again,
+/// so one bad key does not hide the next (serde stops at the first).
+pub fn read_document<T: DeserializeOwned>(document: &str) -> Result<T, Vec<DocumentError>> {
+    match from_document(document) {
+        Ok(value) => Ok(value),
+        Err(_) => Err(all_problems::<T>(document)),
+    }
+}
+
+/// Every problem with `document` as a `T` (see [`read_document`]).
+fn all_problems<T: DeserializeOwned>(document: &str) -> Vec<DocumentError> {
     let mut value: serde_json::Value = match serde_json::from_str(document) {
         Ok(value) => value,
         Err(e) => {

@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 
-use ixn_plugin_api::settings::{all_problems, from_document};
+use ixn_plugin_api::settings::read_document;
 use ixn_plugin_api::sink::{SettingProblem, SinkError};
 use serde::Deserialize;
 
@@ -29,33 +29,33 @@ pub struct Settings {
 impl Settings {
     /// Every problem with the document, each with its key.
     pub fn problems(document: &str) -> Vec<SettingProblem> {
-        let structural = all_problems::<Settings>(document);
-        if !structural.is_empty() {
-            return structural
-                .into_iter()
-                .map(SettingProblem::from_document)
-                .collect();
-        }
-        match from_document::<Settings>(document) {
-            Err(e) => vec![SettingProblem::from_document(e)],
-            Ok(s) if s.path.as_os_str().is_empty() => vec![SettingProblem::new(
-                "path",
-                "is empty: name the file to append to",
-            )],
-            Ok(_) => Vec::new(),
-        }
+        Settings::read(document).err().unwrap_or_default()
     }
 
-    /// Parses the document for `open`.
+    /// Parses the document for `open`: the first problem as a permanent error.
     pub fn parse(document: &str) -> Result<Settings, SinkError> {
-        match Settings::problems(document).first() {
-            Some(p) => Err(SinkError::permanent(format!(
-                "jsonl sink settings: `{}`: {}",
-                p.key, p.message
-            ))),
-            None => from_document(document)
-                .map_err(|e| SinkError::permanent(format!("jsonl sink settings: {}", e.message))),
+        Settings::read(document).map_err(|problems| {
+            let (key, message) = problems
+                .first()
+                .map(|p| (p.key.as_str(), p.message.as_str()))
+                .unwrap_or_default();
+            SinkError::permanent(format!("jsonl sink settings: `{key}`: {message}"))
+        })
+    }
+
+    fn read(document: &str) -> Result<Settings, Vec<SettingProblem>> {
+        let settings: Settings = read_document(document).map_err(|all| {
+            all.into_iter()
+                .map(SettingProblem::from_document)
+                .collect::<Vec<_>>()
+        })?;
+        if settings.path.as_os_str().is_empty() {
+            return Err(vec![SettingProblem::new(
+                "path",
+                "is empty: name the file to append to",
+            )]);
         }
+        Ok(settings)
     }
 }
 

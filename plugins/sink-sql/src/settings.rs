@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use ixn_plugin_api::settings::{all_problems, from_document};
+use ixn_plugin_api::settings::read_document;
 use ixn_plugin_api::sink::{SettingProblem, SinkError};
 use serde::Deserialize;
 
@@ -108,13 +108,14 @@ impl Settings {
         document: &str,
         problem: &mut dyn FnMut(&str, SinkError) -> Result<(), SinkError>,
     ) -> Result<Settings, SinkError> {
-        let doc: Document = match from_document(document) {
+        let doc: Document = match read_document(document) {
             Ok(doc) => doc,
-            Err(first) => {
-                for e in all_problems::<Document>(document) {
+            Err(all) => {
+                let first = all.first().map(|e| e.message.clone()).unwrap_or_default();
+                for e in all {
                     problem(&e.key, bad(format!("`{}`: {}", e.key, e.message)))?;
                 }
-                return Err(bad(first.message));
+                return Err(bad(first));
             }
         };
         if doc.path.trim().is_empty() {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ixn_plugin_api::settings::{all_problems, from_document};
+use ixn_plugin_api::settings::read_document;
 use ixn_plugin_api::storage::{SettingProblem, StorageError};
 use serde::Deserialize;
 
@@ -83,15 +83,11 @@ impl Settings {
     }
 
     fn read(document: &str) -> Result<Settings, Vec<SettingProblem>> {
-        let structural = all_problems::<Document>(document);
-        if !structural.is_empty() {
-            return Err(structural
-                .into_iter()
+        let doc: Document = read_document(document).map_err(|all| {
+            all.into_iter()
                 .map(SettingProblem::from_document)
-                .collect());
-        }
-        let doc: Document =
-            from_document(document).map_err(|e| vec![SettingProblem::from_document(e)])?;
+                .collect::<Vec<_>>()
+        })?;
         let mut problems = Vec::new();
         if doc.path.trim().is_empty() {
             problems.push(SettingProblem::new(
