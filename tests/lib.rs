@@ -271,6 +271,28 @@ name = "file"
     )
 }
 
+/// [`one_step_config`] with `hostile-err` for `ixn serve` as a process of its
+/// own (`data-dir = "data"`, a free port, `shutdown-timeout`), with a second
+/// event logger `reporting`: the sql sink on `${data-dir}/reporting.db`, its
+/// rows kept when interactions stop, so that every event can be counted.
+pub fn serve_config_with_reporting(shutdown_timeout: u32) -> String {
+    one_step_config(ixn_bp_artifacts::HOSTILE_ERR, "").replace(
+        "[server]",
+        &format!(
+            "[server]\ndata-dir = \"data\"\nlisten = \"127.0.0.1:0\"\nshutdown-timeout = {shutdown_timeout}"
+        ),
+    ) + r#"
+[[event-logger]]
+name = "reporting"
+  [event-logger.logger-settings]
+  delivery-protocol = "event-log"
+  storing-timeout = 500
+  [event-logger.sink-settings]
+  path = "${data-dir}/reporting.db"
+  delete-on-stop = false
+"#
+}
+
 /// An e-mail submission with a subject.
 pub fn email(subject: &str) -> Json {
     serde_json::json!({

@@ -17,19 +17,7 @@ const KILL_AFTER: usize = 6_000;
 
 /// Both sinks, a one-step process that stops every interaction.
 fn serve_config() -> String {
-    ixn_tests::one_step_config(ixn_bp_artifacts::HOSTILE_ERR, "").replace(
-        "[server]",
-        "[server]\ndata-dir = \"data\"\nlisten = \"127.0.0.1:0\"\nshutdown-timeout = 30",
-    ) + r#"
-[[event-logger]]
-name = "reporting"
-  [event-logger.logger-settings]
-  delivery-protocol = "event-log"
-  storing-timeout = 500
-  [event-logger.sink-settings]
-  path = "${data-dir}/reporting.db"
-  delete-on-stop = false
-"#
+    ixn_tests::serve_config_with_reporting(30)
 }
 
 /// What the clients saw.

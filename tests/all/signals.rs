@@ -8,19 +8,7 @@ use ixn_tests::{ServeProcess, sqlite_count};
 
 /// The one-step business process with both sinks, as a process of its own.
 fn serve_config() -> String {
-    ixn_tests::one_step_config(ixn_bp_artifacts::HOSTILE_ERR, "").replace(
-        "[server]",
-        "[server]\ndata-dir = \"data\"\nlisten = \"127.0.0.1:0\"\nshutdown-timeout = 20",
-    ) + r#"
-[[event-logger]]
-name = "reporting"
-  [event-logger.logger-settings]
-  delivery-protocol = "event-log"
-  storing-timeout = 500
-  [event-logger.sink-settings]
-  path = "${data-dir}/reporting.db"
-  delete-on-stop = false
-"#
+    ixn_tests::serve_config_with_reporting(20)
 }
 
 /// Submits from `clients` concurrent clients until the server stops answering;
