@@ -65,7 +65,7 @@ impl TestHost {
         };
         let config = Config::load_with(&path, &overrides)?;
         let server = Server::start(config, &ixn::builtins::registry()).await?;
-        let base = format!("http://{}", server.addr);
+        let base = format!("http://{}", server.addr());
         Ok(TestHost {
             server,
             base,
@@ -98,7 +98,7 @@ impl TestHost {
         };
         let config = Config::load_with(&dir.path().join("ixn.toml"), &overrides)?;
         let server = Server::start(config, &ixn::builtins::registry()).await?;
-        let base = format!("http://{}", server.addr);
+        let base = format!("http://{}", server.addr());
         Ok(TestHost {
             server,
             base,

@@ -22,6 +22,18 @@ pub struct NotRunnable(pub Vec<String>);
 /// Checks every component and plugin `config` names; blocking (it compiles
 /// components that are not cached and loads plugin files).
 pub fn runnable(config: &Config, registry: &Registry) -> Result<(), NotRunnable> {
+    let mut problems = plugins(config, registry);
+    problems.extend(components(config));
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(NotRunnable(problems))
+    }
+}
+
+/// What is wrong with the plugins `config` names and their settings, one
+/// line each. A reload runs this alone: it validates components by loading them.
+pub fn plugins(config: &Config, registry: &Registry) -> Vec<String> {
     let mut problems = Vec::new();
     let storage_settings = OpenSettings {
         settings: config.storage_settings.clone(),
@@ -46,6 +58,12 @@ pub fn runnable(config: &Config, registry: &Registry) -> Result<(), NotRunnable>
             Err(e) => problems.push(format!("event logger `{}`: sink: {e}", l.name)),
         }
     }
+    problems
+}
+
+/// What keeps `config`'s components from running, one line each.
+fn components(config: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
     match WasmEngine::new(&config.wasm) {
         Ok(engine) => {
             for s in config.strategies.values() {
@@ -60,14 +78,10 @@ pub fn runnable(config: &Config, registry: &Registry) -> Result<(), NotRunnable>
         }
         Err(e) => problems.push(e.to_string()),
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(NotRunnable(problems))
-    }
+    problems
 }
 
 /// A message cut to its first line: a compiler's multi-line report stays a line.
-fn first_line(message: &str) -> &str {
+pub fn first_line(message: &str) -> &str {
     message.lines().next().unwrap_or(message)
 }

@@ -116,13 +116,13 @@ pub async fn run_demo(config_path: &Path, args: &DemoArgs) -> anyhow::Result<Dem
 }
 
 async fn drive(server: &Server, args: &DemoArgs) -> anyhow::Result<DemoSummary> {
-    let base = format!("http://{}", server.addr);
+    let base = format!("http://{}", server.addr());
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients)
         .build()?;
     let mails: Arc<Vec<Json>> = Arc::new(generate(args.interactions, args.seed));
     let error_queues: Vec<String> = server
-        .config
+        .config()
         .business_processes
         .iter()
         .map(|b| b.error_queue.clone())

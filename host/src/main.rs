@@ -27,6 +27,12 @@ enum Command {
     Serve,
     /// Start the server on the config, submit realistic e-mails through the HTTP API, run the business process to completion and print a summary.
     Demo(ixn::demo::DemoArgs),
+    /// Ask the server running this config to read it again and apply what changed (as SIGHUP does); prints what changed, or every error of a refused config.
+    Reload {
+        /// The server's API, when not the config's `[server] listen`.
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
     /// Validate the configuration and exit (non-zero with file:line errors when invalid).
     CheckConfig {
         /// Also print what changes from FILE (the config running now) to
@@ -70,10 +76,18 @@ fn main() -> ExitCode {
     }
 }
 
-/// SIGTERM (docker, systemd, Kubernetes) and SIGINT (Ctrl-C): both take the graceful path.
+/// SIGTERM (docker, systemd, Kubernetes) and SIGINT (Ctrl-C): both take the
+/// graceful path. SIGHUP reloads the config.
 struct StopSignals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+/// What a signal asks for.
+enum Signalled {
+    Stop(&'static str),
+    Reload,
 }
 
 impl StopSignals {
@@ -83,15 +97,37 @@ impl StopSignals {
         Ok(StopSignals {
             term: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
             int: signal(SignalKind::interrupt()).context("listening for SIGINT")?,
+            hup: signal(SignalKind::hangup()).context("listening for SIGHUP")?,
         })
     }
 
-    async fn next(&mut self) -> anyhow::Result<&'static str> {
+    async fn next(&mut self) -> anyhow::Result<Signalled> {
         tokio::select! {
-            s = self.term.recv() => s.map(|()| "SIGTERM"),
-            s = self.int.recv() => s.map(|()| "SIGINT"),
+            s = self.term.recv() => s.map(|()| Signalled::Stop("SIGTERM")),
+            s = self.int.recv() => s.map(|()| Signalled::Stop("SIGINT")),
+            s = self.hup.recv() => s.map(|()| Signalled::Reload),
         }
         .context("the signal stream ended")
+    }
+
+    /// The next stop signal; SIGHUPs meanwhile reload `server`.
+    async fn next_stop(
+        &mut self,
+        server: Option<&ixn::server::Server>,
+    ) -> anyhow::Result<&'static str> {
+        loop {
+            match self.next().await? {
+                Signalled::Stop(name) => return Ok(name),
+                Signalled::Reload => match server {
+                    Some(server) => {
+                        // The reload logs what it applied or why it refused.
+                        let reloads = server.reloads().clone();
+                        tokio::spawn(async move { reloads.reload("SIGHUP").await });
+                    }
+                    None => tracing::warn!("SIGHUP while stopping: not reloaded."),
+                },
+            }
+        }
     }
 }
 
@@ -138,13 +174,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = Config::load(&cli.config)?;
             let mut signals = StopSignals::new()?;
             let server = ixn::server::Server::start(config, &ixn::builtins::registry()).await?;
-            let signal = signals.next().await?;
+            let signal = signals.next_stop(Some(&server)).await?;
             tracing::info!(
                 signal,
                 "Stopping gracefully; a second signal stops at once."
             );
             tokio::spawn(async move {
-                if let Ok(signal) = signals.next().await {
+                if let Ok(signal) = signals.next_stop(None).await {
                     tracing::warn!(signal, "Second signal: stopping at once.");
                     std::process::exit(130);
                 }
@@ -153,5 +189,53 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => ixn::demo::run(&cli.config, args).await,
+        Command::Reload { url } => reload(&cli.config, url).await,
+    }
+}
+
+/// `ixn reload`: POST /v1/admin/reload to the server running `config`.
+async fn reload(config: &std::path::Path, url: Option<String>) -> anyhow::Result<ExitCode> {
+    let base = match url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => {
+            // Only `[server] listen` is needed; the file may be the one just
+            // broken, so read it leniently.
+            let listen = ixn::config::listen_of(config)?;
+            format!("http://{listen}")
+        }
+    };
+    let response = reqwest::Client::new()
+        .post(format!("{base}/v1/admin/reload"))
+        .send()
+        .await
+        .with_context(|| format!("asking {base} to reload (is `ixn serve` running there?)"))?;
+    let status = response.status();
+    let body: serde_json::Value = response
+        .json()
+        .await
+        .with_context(|| format!("reading the answer of {base}"))?;
+    match body["outcome"].as_str() {
+        Some("applied") => {
+            println!("applied: generation {}", body["generation"]);
+            for change in body["changes"].as_array().into_iter().flatten() {
+                println!("  {}", change.as_str().unwrap_or_default());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some("unchanged") => {
+            println!(
+                "unchanged: generation {} runs what the files hold",
+                body["generation"]
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some("rejected") => {
+            eprintln!("rejected; the running config stays:");
+            for line in body["rejected"]["errors"].as_array().into_iter().flatten() {
+                eprintln!("  {}", line.as_str().unwrap_or_default());
+            }
+            Ok(ExitCode::FAILURE)
+        }
+        _ => anyhow::bail!("{base} answered {status}: {body}"),
     }
 }

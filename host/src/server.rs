@@ -10,13 +10,18 @@ use ixn_plugin_api::storage::{NewInteraction, OpenSettings, StorageError};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
+use crate::api::serve::Listening;
 use crate::bp::scheduler::BpRuntime;
+use crate::bp::snapshot::Snapshot;
 use crate::config::Config;
-use crate::events::{Endpoint, Event, EventBus, EventKind, EventLogger};
+use crate::events::{Endpoint, Event, EventBus, EventKind, OpenedLogger};
 use crate::plugins::Registry;
+use crate::reload::watch::Watcher;
+use crate::reload::{Parts, ReloadHandle};
 use crate::storage::Storage;
-use crate::wasm::{BpComponent, HostEnv, WasmEngine};
+use crate::wasm::{HostEnv, WasmEngine};
 
 /// Submissions waiting to be stored together: one transaction for all that
 /// arrive while the previous one commits (group commit).
@@ -45,18 +50,14 @@ impl Submitter {
 
 /// A running host.
 pub struct Server {
-    /// The config it runs.
-    pub config: Arc<Config>,
-    /// Where the HTTP API listens.
-    pub addr: SocketAddr,
-    /// The business-process runtime.
+    /// The business-process runtime (and through it the applied config).
     pub runtime: Arc<BpRuntime>,
     /// Submission entry point.
     pub submitter: Submitter,
-    cancel: CancellationToken,
-    tasks: Vec<JoinHandle<()>>,
-    logger_cancel: CancellationToken,
-    logger_tasks: Vec<JoinHandle<()>>,
+    reloads: ReloadHandle,
+    reload_task: JoinHandle<Parts>,
+    stop: CancellationToken,
+    tracker: TaskTracker,
 }
 
 impl Server {
@@ -72,10 +73,8 @@ impl Server {
                 config.server.data_dir.display()
             )
         })?;
-        let cancel = CancellationToken::new();
-        // Loggers stop after processing has, so they store the last events too.
-        let logger_cancel = CancellationToken::new();
-        let mut logger_tasks = Vec::new();
+        let stop = CancellationToken::new();
+        let tracker = TaskTracker::new();
 
         let settings = OpenSettings {
             settings: config.storage_settings.clone(),
@@ -88,91 +87,118 @@ impl Server {
         let storage = Storage::new(client);
         tracing::info!(plugin = %storage.name(), "Storage open.");
 
+        // Loggers stop after processing has, so they store the last events too.
         let mut loggers = Vec::new();
         for l in &config.event_loggers {
-            let (reg, r, s) = (registry.clone(), l.sink.clone(), l.sink_settings.clone());
-            let sink = tokio::task::spawn_blocking(move || reg.open_sink(&r, &s))
-                .await?
-                .with_context(|| format!("opening the sink of event logger `{}`", l.name))?;
-            let (logger, task) = EventLogger::start(l, sink, logger_cancel.clone());
-            loggers.push(logger);
-            logger_tasks.push(task);
-            tracing::info!(logger = %l.name, sink = %l.sink, "Event logger started.");
+            loggers.push(OpenedLogger::open(registry, l).await?.start());
         }
-        let bus = Arc::new(EventBus::new(&config.server.node_id, loggers));
+        let bus = Arc::new(EventBus::new(
+            &config.server.node_id,
+            loggers.iter().map(|l| l.logger.clone()).collect(),
+        ));
 
         let engine = WasmEngine::new(&config.wasm)?;
-        let env = Arc::new(HostEnv {
-            lookup_tables: config.lookup_tables.clone(),
-            // Every configured queue is known from the start, even should the
-            // first count fail.
-            queue_depths: std::sync::RwLock::new(
-                config.queues().map(|q| (q.name.clone(), 0)).collect(),
-            ),
-        });
-        let mut components = BTreeMap::new();
-        for strategy in config.strategies.values() {
-            let (e, v, s) = (engine.clone(), env.clone(), strategy.clone());
-            let c = tokio::task::spawn_blocking(move || BpComponent::load(&e, &v, &s))
-                .await?
-                .with_context(|| format!("loading strategy `{}`", strategy.name))?;
-            tracing::info!(strategy = %strategy.name, component = %strategy.component.display(), "Strategy loaded.");
-            components.insert(strategy.name.clone(), c);
-        }
+        let env = Arc::new(HostEnv::new(
+            config.lookup_tables.clone(),
+            config.queues().map(|q| q.name.as_str()),
+        ));
+        let versions = crate::reload::components::versions(&config)
+            .map_err(|e| anyhow::anyhow!("{}", e.join("\n")))?;
+        let components =
+            crate::reload::components::load(&engine, &env, &config, &versions, &BTreeMap::new())
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.join("\n")))?;
 
+        let snapshot = Snapshot {
+            generation: 1,
+            config: config.clone(),
+            components,
+            applied_at: crate::time::now_ms(),
+        };
         let runtime = BpRuntime::new(
-            config.clone(),
+            snapshot,
             storage.clone(),
             bus.clone(),
-            components,
             env,
+            stop.clone(),
+            tracker.clone(),
         );
         runtime.refresh_depths_once().await;
         let released = runtime.release_own_leases("restart").await;
         if released > 0 {
             tracing::info!(released, node = %config.server.node_id, "Interactions a previous run of this node left leased put back.");
         }
-        let mut tasks = runtime.spawn(&cancel);
+        runtime.start();
 
         let (tx, rx) = mpsc::channel(SUBMIT_BATCH * 4);
         let submitter = Submitter { tx };
-        tasks.push(tokio::spawn(submit_loop(
-            rx,
-            runtime.clone(),
-            cancel.clone(),
-        )));
+        tracker.spawn(submit_loop(rx, runtime.clone(), stop.clone()));
 
+        let (reloads, requests) = crate::reload::channel();
         let listener = tokio::net::TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("binding the HTTP API to {}", config.server.listen))?;
-        let addr = listener.local_addr()?;
         let app = crate::api::router(crate::api::ApiState {
             runtime: runtime.clone(),
             submitter: submitter.clone(),
-            body_read_timeout: config.server.body_read_timeout,
-            config_applied_at: crate::time::now_ms(),
+            reloads: reloads.clone(),
         });
         let limits = crate::api::serve::Limits {
             header_read_timeout: config.server.header_read_timeout,
             max_connections: config.server.max_connections,
         };
-        tasks.push(tokio::spawn(crate::api::serve::serve(
-            listener,
+        let api = Listening::start(listener, app.clone(), limits, &stop, &tracker)?;
+        let watcher = match Watcher::start(
+            &crate::reload::watch::files_of(&config),
+            &reloads,
+            stop.clone(),
+        ) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot watch the config files; reload with SIGHUP or POST /v1/admin/reload.");
+                None
+            }
+        };
+        tracing::info!(addr = %api.addr, "ixn is up.");
+        let parts = Parts {
+            registry: registry.clone(),
+            runtime: runtime.clone(),
+            engine,
+            loggers,
+            draining: TaskTracker::new(),
+            api,
             app,
-            limits,
-            cancel.clone(),
-        )));
-        tracing::info!(%addr, "ixn is up.");
+            stop: stop.clone(),
+            tracker: tracker.clone(),
+            watcher,
+        };
+        reloads.set_api_addr(parts.api.addr);
+        let reload_task = tokio::spawn(crate::reload::run(parts, reloads.clone(), requests));
         Ok(Server {
-            config,
-            addr,
             runtime,
             submitter,
-            cancel,
-            tasks,
-            logger_cancel,
-            logger_tasks,
+            reloads,
+            reload_task,
+            stop,
+            tracker,
         })
+    }
+
+    /// The config applied now.
+    pub fn config(&self) -> Arc<Config> {
+        self.runtime.config()
+    }
+
+    /// Where the HTTP API listens now.
+    pub fn addr(&self) -> SocketAddr {
+        self.reloads
+            .api_addr()
+            .unwrap_or_else(|| self.config().server.listen)
+    }
+
+    /// The reload path, as SIGHUP and the API take it.
+    pub fn reloads(&self) -> &ReloadHandle {
+        &self.reloads
     }
 
     /// The event bus.
@@ -180,44 +206,43 @@ impl Server {
         &self.runtime.bus
     }
 
-    /// Stops gracefully, the path SIGTERM and SIGINT take: the API stops
-    /// taking requests (those in flight are answered), views stop claiming and
-    /// finish the batches they hold (calls not yet started are released),
-    /// waiting at most `shutdown-timeout`; whatever this node still leases
-    /// then goes back to its queue at once; last, the loggers write what they
-    /// hold and their sinks flush.
+    /// Stops gracefully, the path SIGTERM and SIGINT take: reloads stop (one
+    /// under way finishes), the API stops taking requests (those in flight
+    /// are answered), views stop claiming and finish the batches they hold
+    /// (calls not yet started are released), waiting at most
+    /// `shutdown-timeout`; whatever this node still leases then goes back to
+    /// its queue at once; last, the loggers write what they hold and their
+    /// sinks flush.
     pub async fn shutdown(self) {
-        self.cancel.cancel();
-        let deadline = tokio::time::Instant::now() + self.config.server.shutdown_timeout;
-        let mut unfinished = 0;
-        for t in self.tasks {
-            if tokio::time::timeout_at(deadline, t).await.is_err() {
-                unfinished += 1;
+        let shutdown_timeout = self.config().server.shutdown_timeout;
+        self.stop.cancel();
+        let parts = match self.reload_task.await {
+            Ok(parts) => Some(parts),
+            Err(e) => {
+                tracing::error!(error = %e, "The reload task failed; loggers are not drained.");
+                None
             }
-        }
-        if unfinished > 0 {
-            tracing::warn!(tasks = unfinished, timeout = ?self.config.server.shutdown_timeout, "Shutdown timeout passed with work in flight; releasing what is leased.");
+        };
+        self.tracker.close();
+        let deadline = tokio::time::Instant::now() + shutdown_timeout;
+        if tokio::time::timeout_at(deadline, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(tasks = self.tracker.len(), timeout = ?shutdown_timeout, "Shutdown timeout passed with work in flight; releasing what is leased.");
         }
         let released = self.runtime.release_own_leases("shutdown").await;
         if released > 0 {
             tracing::info!(released, "Leased interactions released.");
         }
-        self.logger_cancel.cancel();
-        for t in self.logger_tasks {
-            let _ = t.await;
+        if let Some(parts) = parts {
+            for l in parts.loggers {
+                l.drain().await;
+            }
+            parts.draining.close();
+            parts.draining.wait().await;
         }
         let bus = &self.runtime.bus;
-        for l in bus.loggers() {
-            let st = l.stats();
-            use std::sync::atomic::Ordering::Relaxed;
-            tracing::info!(
-                logger = %l.name(),
-                written = st.written.load(Relaxed),
-                filtered = st.filtered.load(Relaxed),
-                discarded = st.discarded_overflow.load(Relaxed) + st.discarded_rejected.load(Relaxed) + st.discarded_shutdown.load(Relaxed),
-                "Event logger stopped."
-            );
-        }
         tracing::info!(events_produced = bus.produced(), origin = %bus.origin(), "ixn stopped.");
     }
 }

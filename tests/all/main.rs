@@ -7,6 +7,7 @@ mod hostile_wasm;
 mod http_limits;
 mod leases;
 mod plugins;
+mod reload;
 mod signals;
 mod sinks;
 mod startup;

@@ -106,7 +106,7 @@ fn reporting_db(host: &TestHost) -> PathBuf {
     let path = host.dir.path().join("data").join("reporting.db");
     assert_eq!(
         path.parent(),
-        Some(host.server.config.server.data_dir.as_path()),
+        Some(host.server.config().server.data_dir.as_path()),
         "the test's idea of the data directory differs from the host's"
     );
     assert!(

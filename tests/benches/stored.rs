@@ -82,7 +82,7 @@ async fn measure(dir: &Path, stored: u64) -> anyhow::Result<Figures> {
     let client = reqwest::Client::new();
     let started = Instant::now();
     let server = Server::start(config(dir)?, &ixn::builtins::registry()).await?;
-    let base = format!("http://{}", server.addr);
+    let base = format!("http://{}", server.addr());
     let health = client.get(format!("{base}/health")).send().await?;
     anyhow::ensure!(health.status().is_success(), "/health: {}", health.status());
     let start_up = started.elapsed();

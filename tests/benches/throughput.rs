@@ -106,10 +106,7 @@ fn wasm_vs_native(config: &Config) -> anyhow::Result<()> {
         config: strategy.config.clone(),
     };
     let cache = tempfile::tempdir()?;
-    let env = Arc::new(HostEnv {
-        lookup_tables: config.lookup_tables.clone(),
-        ..Default::default()
-    });
+    let env = Arc::new(HostEnv::new(config.lookup_tables.clone(), []));
     let wasm = |recycle_after_calls: u64| WasmConfig {
         cache_dir: cache.path().to_path_buf(),
         recycle_after_calls,

@@ -1,4 +1,5 @@
-//! The HTTP API: submit, get, queue counts, health.
+//! The HTTP API: submit, get, queue counts, health, the running config and
+//! reloading it.
 //!
 //! Request bodies are parsed here (not by axum's extractor) so that every
 //! malformed request gets a 4xx with a JSON `{"error": "..."}` body.
@@ -17,6 +18,7 @@ use axum::routing::{get, post};
 use serde_json::{Value as Json, json};
 
 use crate::bp::scheduler::BpRuntime;
+use crate::reload::{Outcome, ReloadHandle};
 use crate::server::Submitter;
 
 /// What handlers share.
@@ -26,10 +28,8 @@ pub struct ApiState {
     pub runtime: Arc<BpRuntime>,
     /// Submission batching.
     pub submitter: Submitter,
-    /// How long a request body may take to arrive.
-    pub body_read_timeout: std::time::Duration,
-    /// When the running config was applied (ms since the epoch).
-    pub config_applied_at: i64,
+    /// The reload path.
+    pub reloads: ReloadHandle,
 }
 
 /// An error answer: status and message.
@@ -49,6 +49,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/interactions/{id}", get(get_interaction))
         .route("/v1/queues", get(queues))
         .route("/v1/config", get(config))
+        .route("/v1/admin/reload", post(reload))
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such endpoint".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError(
@@ -126,17 +127,17 @@ async fn health(State(s): State<ApiState>) -> Response {
         })
         .collect();
     let views: Vec<Json> = rt
-        .config
+        .config()
         .views()
-        .filter_map(|v| {
-            rt.view_stats(&v.name).map(|st| {
-                json!({
-                    "name": v.name, "queue": v.queue, "strategy": v.strategy,
-                    "claimed": st.claimed.load(Ordering::Relaxed),
-                    "decided": st.decided.load(Ordering::Relaxed),
-                    "failed": st.failed.load(Ordering::Relaxed),
-                    "lease_lost": st.lease_lost.load(Ordering::Relaxed),
-                })
+        .map(|v| {
+            // A view whose pullers have not started yet has counted nothing.
+            let st = rt.view_stats(&v.name).unwrap_or_default();
+            json!({
+                "name": v.name, "queue": v.queue, "strategy": v.strategy, "enabled": v.enabled,
+                "claimed": st.claimed.load(Ordering::Relaxed),
+                "decided": st.decided.load(Ordering::Relaxed),
+                "failed": st.failed.load(Ordering::Relaxed),
+                "lease_lost": st.lease_lost.load(Ordering::Relaxed),
             })
         })
         .collect();
@@ -185,23 +186,39 @@ async fn get_interaction(
     }
 }
 
-/// `GET /v1/config`: which config runs. Until hot reload lands the
-/// generation stays 1 and nothing is ever rejected.
+/// `GET /v1/config`: which config runs, and the last one refused.
 async fn config(State(s): State<ApiState>) -> axum::Json<Json> {
-    let config = &s.runtime.config;
+    let snapshot = s.runtime.snapshot();
     axum::Json(json!({
-        "generation": s.runtime.bus.generation(),
-        "hash": config.hash,
-        "applied_at": s.config_applied_at,
-        "source": config.source.display().to_string(),
-        "last_rejected": null,
+        "generation": snapshot.generation,
+        "hash": snapshot.config.hash,
+        "applied_at": snapshot.applied_at,
+        "source": snapshot.config.source.display().to_string(),
+        "components": snapshot.components.iter().map(|(name, c)| (name.clone(), json!(c.version()))).collect::<serde_json::Map<_, _>>(),
+        "last_rejected": s.reloads.last_rejected(),
     }))
+}
+
+/// `POST /v1/admin/reload`: reads the config file again and applies what
+/// changed, as SIGHUP and a file change do. 200 with the new (or unchanged)
+/// generation; 422 with every error line when the new config is refused
+/// (the running one stays).
+async fn reload(State(s): State<ApiState>) -> Response {
+    let outcome = s.reloads.reload("POST /v1/admin/reload").await;
+    let code = match outcome {
+        Outcome::Applied { .. } | Outcome::Unchanged { .. } => StatusCode::OK,
+        Outcome::Rejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        Outcome::Stopping => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (code, axum::Json(outcome.to_json())).into_response()
 }
 
 async fn queues(State(s): State<ApiState>) -> Result<axum::Json<Json>, ApiError> {
     let counts = s.runtime.storage.counts().await.map_err(storage_error)?;
+    let snapshot = s.runtime.snapshot();
+    let config = &snapshot.config;
     let mut rows = Vec::new();
-    for bp in &s.runtime.config.business_processes {
+    for bp in &config.business_processes {
         for q in &bp.queues {
             let c = counts.iter().find(|c| c.queue == q.name);
             let n = |f: fn(&ixn_plugin_api::storage::QueueCount) -> u64| c.map(f).unwrap_or(0);
@@ -215,12 +232,14 @@ async fn queues(State(s): State<ApiState>) -> Result<axum::Json<Json>, ApiError>
     // Rows in queues no longer configured still hold interactions: show them.
     for c in counts
         .iter()
-        .filter(|c| s.runtime.config.process_of(&c.queue).is_none())
+        .filter(|c| config.process_of(&c.queue).is_none())
     {
         rows.push(json!({
             "queue": c.queue, "business_process": null,
             "queued": c.queued, "cached": c.cached, "routing": c.routing, "handled": c.handled, "stopped": c.stopped,
         }));
     }
-    Ok(axum::Json(json!({ "queues": rows })))
+    Ok(axum::Json(
+        json!({ "generation": snapshot.generation, "queues": rows }),
+    ))
 }

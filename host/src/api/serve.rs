@@ -21,7 +21,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
 /// How the listener treats its clients.
@@ -35,15 +35,43 @@ pub struct Limits {
 
 /// Serves `app` until `stop` is cancelled, then stops accepting and waits
 /// for the connections to finish the requests they are in (the caller
-/// bounds that wait).
-pub async fn serve(listener: TcpListener, app: Router, limits: Limits, stop: CancellationToken) {
+/// bounds that wait). A reload sends new `limits`: later connections get
+/// the new header timeout, and the cap grows or shrinks as connections close.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    mut limits: watch::Receiver<Limits>,
+    stop: CancellationToken,
+) {
+    let mut current = *limits.borrow_and_update();
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
+        .header_read_timeout(current.header_read_timeout);
     let graceful = GracefulShutdown::new();
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let slots = Arc::new(Semaphore::new(current.max_connections));
     loop {
+        if limits.has_changed().unwrap_or(false) {
+            let new = *limits.borrow_and_update();
+            builder.header_read_timeout(new.header_read_timeout);
+            if new.max_connections > current.max_connections {
+                slots.add_permits(new.max_connections - current.max_connections);
+            } else {
+                // Permits held by open connections cannot be taken back: what is
+                // not forgotten now is forgotten as it frees.
+                let fewer = current.max_connections - new.max_connections;
+                let forgotten = slots.forget_permits(fewer);
+                if forgotten < fewer {
+                    let slots = slots.clone();
+                    tokio::spawn(async move {
+                        if let Ok(p) = slots.acquire_many_owned((fewer - forgotten) as u32).await {
+                            p.forget();
+                        }
+                    });
+                }
+            }
+            current = new;
+        }
         let slot = tokio::select! {
             slot = slots.clone().acquire_owned() => match slot {
                 Ok(slot) => slot,
@@ -74,4 +102,44 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, stop: Can
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// The API being served on one address.
+pub struct Listening {
+    /// The address it is bound to (the port the OS chose for port 0).
+    pub addr: std::net::SocketAddr,
+    limits: watch::Sender<Limits>,
+    stop: CancellationToken,
+}
+
+impl Listening {
+    /// Serves `app` on a bound listener until `stop` (a child of it here) is
+    /// cancelled; the task is held by `tracker`.
+    pub fn start(
+        listener: TcpListener,
+        app: Router,
+        limits: Limits,
+        stop: &CancellationToken,
+        tracker: &tokio_util::task::TaskTracker,
+    ) -> std::io::Result<Listening> {
+        let addr = listener.local_addr()?;
+        let (tx, rx) = watch::channel(limits);
+        let stop = stop.child_token();
+        tracker.spawn(serve(listener, app, rx, stop.clone()));
+        Ok(Listening {
+            addr,
+            limits: tx,
+            stop,
+        })
+    }
+
+    /// Applies new limits to later connections.
+    pub fn set_limits(&self, limits: Limits) {
+        self.limits.send_replace(limits);
+    }
+
+    /// Stops accepting; requests in flight are answered.
+    pub fn stop(self) {
+        self.stop.cancel();
+    }
 }

@@ -252,8 +252,9 @@ pub(super) async fn submit(
     State(s): State<ApiState>,
     request: axum::extract::Request,
 ) -> Result<(StatusCode, axum::Json<Json>), ApiError> {
-    let body = read_body(request.into_body(), s.body_read_timeout).await?;
-    let ix = parse_submission(&body, &s.runtime.config, crate::time::now_ms())?;
+    let config = s.runtime.config();
+    let body = read_body(request.into_body(), config.server.body_read_timeout).await?;
+    let ix = parse_submission(&body, &config, crate::time::now_ms())?;
     let (id, queue) = (ix.id.clone(), ix.queue.clone());
     match s.submitter.submit(ix).await {
         Ok(()) => Ok((

@@ -21,6 +21,8 @@ pub struct Site<'a> {
     pub view: &'a str,
     /// The strategy that decided.
     pub strategy: &'a str,
+    /// The version (content hash) of the strategy's component that decided.
+    pub component_version: &'a str,
     /// The process's error queue.
     pub error_queue: &'a str,
     /// The view's check interval (how long `keep` hides an interaction).
@@ -103,7 +105,8 @@ pub fn taken_events(bus: &EventBus, ix: &st::Interaction, site: &Site, now: i64)
     let mut added =
         Event::interaction(EventKind::PartyAdded, Some(Endpoint::Strategy), &ix.id, now)
             .attr("party", site.strategy)
-            .attr("queue", site.queue);
+            .attr("queue", site.queue)
+            .attr("component_version", site.component_version);
     added.userdata = userdata;
     [taken, added]
 }
@@ -311,7 +314,8 @@ fn outcome_events(
         now,
     )
     .attr("party", site.strategy)
-    .attr("queue", site.queue);
+    .attr("queue", site.queue)
+    .attr("component_version", site.component_version);
     if let Cause::Failed(reason) = cause {
         removed = removed.attr("reason", reason);
     }

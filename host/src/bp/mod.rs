@@ -4,3 +4,4 @@
 pub mod condition;
 pub mod decision;
 pub mod scheduler;
+pub mod snapshot;

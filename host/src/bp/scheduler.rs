@@ -8,18 +8,20 @@
 //! something is placed in its queue, whichever comes first. A batch whose
 //! decisions cannot be applied stays leased and comes back when the lease expires.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use ixn_plugin_api::storage::{ApplyOutcome, ClaimRequest, Interaction, State};
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::decision::{self, Planned, Site};
-use crate::config::{Config, View};
+use super::snapshot::Snapshot;
+use crate::config::{Config, View, diff};
 use crate::events::{Endpoint, Event, EventBus, EventKind};
 use crate::storage::Storage;
 use crate::time::now_ms;
@@ -41,101 +43,156 @@ pub struct ViewStats {
 
 /// What the pullers share.
 pub struct BpRuntime {
-    /// The configuration they run.
-    pub config: Arc<Config>,
+    /// The applied config and its components; see [`Snapshot`].
+    snapshot: ArcSwap<Snapshot>,
     /// The interactions table.
     pub storage: Storage,
     /// Where events go.
     pub bus: Arc<EventBus>,
-    /// Loaded components by strategy name.
-    pub components: BTreeMap<String, Arc<BpComponent>>,
     /// Shared host-function data.
     pub env: Arc<HostEnv>,
-    wakers: HashMap<String, Arc<Notify>>,
-    stats: HashMap<String, Arc<ViewStats>>,
+    /// Per queue; kept across reloads (a puller waits on its queue's).
+    wakers: RwLock<HashMap<String, Arc<Notify>>>,
+    /// Per view name; kept across reloads, so counters survive a change.
+    stats: RwLock<HashMap<String, Arc<ViewStats>>>,
+    /// The views whose pullers run, with the definition they run.
+    running: Mutex<HashMap<String, RunningView>>,
+    /// The host's stop: no more claims, and calls not started are released.
+    stop: CancellationToken,
+    /// Every task the runtime spawned, for a bounded wait at shutdown.
+    tracker: TaskTracker,
+}
+
+/// A view's pullers: the definition they were started with and their own
+/// stop, so a reload stops one view without touching the others.
+struct RunningView {
+    view: View,
+    cancel: CancellationToken,
 }
 
 impl BpRuntime {
-    /// A runtime for a validated config and its loaded components.
+    /// A runtime for a validated config and its loaded components. Nothing
+    /// runs until [`BpRuntime::start`]; `stop` stops it all, and `tracker`
+    /// holds every task it spawns.
     pub fn new(
-        config: Arc<Config>,
+        snapshot: Snapshot,
         storage: Storage,
         bus: Arc<EventBus>,
-        components: BTreeMap<String, Arc<BpComponent>>,
         env: Arc<HostEnv>,
+        stop: CancellationToken,
+        tracker: TaskTracker,
     ) -> Arc<Self> {
-        let wakers = config
-            .queues()
-            .map(|q| (q.name.clone(), Arc::new(Notify::new())))
-            .collect();
-        let stats = config
-            .views()
-            .map(|v| (v.name.clone(), Arc::new(ViewStats::default())))
-            .collect();
         Arc::new(BpRuntime {
-            config,
+            snapshot: ArcSwap::from_pointee(snapshot),
             storage,
             bus,
-            components,
             env,
-            wakers,
-            stats,
+            wakers: RwLock::default(),
+            stats: RwLock::default(),
+            running: Mutex::default(),
+            stop,
+            tracker,
         })
+    }
+
+    /// The applied config and its components.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// The applied config.
+    pub fn config(&self) -> Arc<Config> {
+        self.snapshot.load().config.clone()
+    }
+
+    /// Makes `snapshot` the one later claims run, then stops the pullers of
+    /// views it removed or changed and starts those it added or changed;
+    /// views it did not change keep pulling undisturbed.
+    pub fn swap(self: &Arc<Self>, snapshot: Snapshot) {
+        self.snapshot.store(Arc::new(snapshot));
+        self.sync_views();
+    }
+
+    fn waker(&self, queue: &str) -> Arc<Notify> {
+        if let Some(n) = self.wakers.read().ok().and_then(|w| w.get(queue).cloned()) {
+            return n;
+        }
+        let mut wakers = self.wakers.write().unwrap_or_else(|p| p.into_inner());
+        wakers.entry(queue.to_string()).or_default().clone()
     }
 
     /// Wakes the views of a queue after something was placed in it.
     pub fn wake(&self, queue: &str) {
-        if let Some(n) = self.wakers.get(queue) {
+        if let Some(n) = self.wakers.read().ok().and_then(|w| w.get(queue).cloned()) {
             n.notify_waiters();
         }
     }
 
-    /// A view's counters.
-    pub fn view_stats(&self, view: &str) -> Option<&Arc<ViewStats>> {
-        self.stats.get(view)
+    /// A view's counters (since the host started, across reloads).
+    pub fn view_stats(&self, view: &str) -> Option<Arc<ViewStats>> {
+        self.stats.read().ok()?.get(view).cloned()
+    }
+
+    fn stats_of(&self, view: &str) -> Arc<ViewStats> {
+        if let Some(s) = self.view_stats(view) {
+            return s;
+        }
+        let mut stats = self.stats.write().unwrap_or_else(|p| p.into_inner());
+        stats.entry(view.to_string()).or_default().clone()
     }
 
     /// Starts every enabled view's pullers, the lease sweeper and the queue-depth refresher.
-    pub fn spawn(self: &Arc<Self>, cancel: &CancellationToken) -> Vec<JoinHandle<()>> {
-        let mut tasks = Vec::new();
-        for view in self.config.views().filter(|v| v.enabled) {
-            for worker in 0..view.concurrency {
-                let (rt, view, cancel) = (self.clone(), view.clone(), cancel.clone());
-                tasks.push(tokio::spawn(async move {
-                    rt.puller(view, worker, cancel).await
-                }));
+    pub fn start(self: &Arc<Self>) {
+        self.sync_views();
+        let rt = self.clone();
+        self.tracker.spawn(async move { rt.sweep_leases().await });
+        let rt = self.clone();
+        self.tracker.spawn(async move { rt.refresh_depths().await });
+    }
+
+    /// Brings the running pullers in line with the snapshot's views.
+    fn sync_views(self: &Arc<Self>) {
+        let config = self.config();
+        let wanted: HashMap<&str, &View> = config
+            .views()
+            .filter(|v| v.enabled)
+            .map(|v| (v.name.as_str(), v))
+            .collect();
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.retain(|name, r| {
+            let keep = wanted
+                .get(name.as_str())
+                .is_some_and(|v| diff::view_changes(&r.view, v).is_empty());
+            if !keep {
+                // Its pullers finish the batch they hold and stop.
+                r.cancel.cancel();
             }
+            keep
+        });
+        for (name, view) in wanted {
+            if running.contains_key(name) {
+                continue;
+            }
+            let cancel = self.stop.child_token();
+            for worker in 0..view.concurrency {
+                let (rt, v, c) = (self.clone(), view.clone(), cancel.clone());
+                self.tracker
+                    .spawn(async move { rt.puller(v, worker, c).await });
+            }
+            running.insert(
+                name.to_string(),
+                RunningView {
+                    view: view.clone(),
+                    cancel,
+                },
+            );
         }
-        let (rt, c) = (self.clone(), cancel.clone());
-        tasks.push(tokio::spawn(async move { rt.sweep_leases(c).await }));
-        let (rt, c) = (self.clone(), cancel.clone());
-        tasks.push(tokio::spawn(async move { rt.refresh_depths(c).await }));
-        tasks
     }
 
     async fn puller(self: Arc<Self>, view: View, worker: u32, cancel: CancellationToken) {
-        let owner = format!("{}/{}/{}", self.config.server.node_id, view.name, worker);
-        let Some(waker) = self.wakers.get(&view.queue).cloned() else {
-            return;
-        };
-        let Some(stats) = self.stats.get(&view.name).cloned() else {
-            return;
-        };
-        let Some(component) = self.components.get(&view.strategy).cloned() else {
-            tracing::error!(view = %view.name, strategy = %view.strategy, "View's strategy is not loaded; the view does not pull.");
-            return;
-        };
-        let error_queue = self
-            .config
-            .process_of(&view.queue)
-            .map(|bp| bp.error_queue.clone())
-            .unwrap_or_default();
-        let lease_ms = self
-            .config
-            .server
-            .lease_timeout
-            .as_millis()
-            .min(u32::MAX as u128) as u32;
+        let owner = format!("{}/{}/{}", self.config().server.node_id, view.name, worker);
+        let waker = self.waker(&view.queue);
+        let stats = self.stats_of(&view.name);
         tracing::debug!(view = %view.name, worker, "View puller started.");
         loop {
             // Register for a wake-up before claiming, so a placement between the
@@ -144,6 +201,27 @@ impl BpRuntime {
             tokio::pin!(notified);
             notified.as_mut().enable();
             let claimed_at = std::time::Instant::now();
+            // One snapshot per batch: the batch runs on one generation.
+            let snapshot = self.snapshot();
+            let Some(component) = snapshot.components.get(&view.strategy).cloned() else {
+                // Config validation makes this unreachable; say so rather than spin.
+                tracing::error!(view = %view.name, strategy = %view.strategy, "View's strategy is not loaded; the view waits for a reload.");
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(view.check_interval) => continue,
+                }
+            };
+            let error_queue = snapshot
+                .config
+                .process_of(&view.queue)
+                .map(|bp| bp.error_queue.clone())
+                .unwrap_or_default();
+            let lease_ms = snapshot
+                .config
+                .server
+                .lease_timeout
+                .as_millis()
+                .min(u32::MAX as u128) as u32;
             let request = ClaimRequest {
                 queue: view.queue.clone(),
                 state: State::Routing,
@@ -165,11 +243,12 @@ impl BpRuntime {
                         queue: &view.queue,
                         view: &view.name,
                         strategy: &view.strategy,
+                        component_version: component.version(),
                         error_queue: &error_queue,
                         check_interval: view.check_interval,
                         owner: &owner,
                     };
-                    self.process(&component, batch, &site, &stats, claimed_at, &cancel)
+                    self.process(&snapshot, &component, batch, &site, &stats, claimed_at)
                         .await;
                     false
                 }
@@ -192,13 +271,14 @@ impl BpRuntime {
 
     async fn process(
         &self,
+        snapshot: &Snapshot,
         component: &Arc<BpComponent>,
         batch: Vec<Interaction>,
         site: &Site<'_>,
         stats: &ViewStats,
         claimed_at: std::time::Instant,
-        cancel: &CancellationToken,
     ) {
+        let config = &snapshot.config;
         let now = now_ms();
         let taken: Vec<Event> = batch
             .iter()
@@ -218,14 +298,12 @@ impl BpRuntime {
         // by then is released, not left to expire and be taken twice (a batch of
         // slow calls can outlast its lease). Config validation keeps the lease
         // longer than twice the call timeout.
-        let lease = self.config.server.lease_timeout;
-        let margin = (self.config.wasm.call_timeout * 2)
-            .max(lease / 4)
-            .min(lease);
+        let lease = config.server.lease_timeout;
+        let margin = (config.wasm.call_timeout * 2).max(lease / 4).min(lease);
         let deadline = claimed_at + (lease - margin);
         // A host that is stopping starts no more calls either: what is not yet
         // handled goes back to its queue at once.
-        let stopping = cancel.clone();
+        let stopping = self.stop.clone();
         let (batch, results) = match tokio::task::spawn_blocking(move || {
             let results: Vec<_> = batch
                 .iter()
@@ -247,15 +325,15 @@ impl BpRuntime {
         };
 
         let now = now_ms();
-        let custom_fields = &self.config.custom_fields;
+        let custom_fields = &config.custom_fields;
         let planned: Vec<Planned> = batch
             .iter()
             .zip(results)
             .map(|(ix, result)| match result {
-                None if cancel.is_cancelled() => decision::plan_release(&self.bus, ix, site, now, "shutdown"),
+                None if self.stop.is_cancelled() => decision::plan_release(&self.bus, ix, site, now, "shutdown"),
                 None => decision::plan_release(&self.bus, ix, site, now, "lease-deadline"),
                 Some(Ok(d)) => {
-                    let p = decision::plan_decision(&self.bus, ix, d, site, |q| self.wakers.contains_key(q), custom_fields, now);
+                    let p = decision::plan_decision(&self.bus, ix, d, site, |q| config.process_of(q).is_some(), custom_fields, now);
                     if p.failure {
                         stats.failed.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(interaction = %ix.id, view = site.view, strategy = site.strategy, "Decision refused; interaction sent to the error queue.");
@@ -351,12 +429,13 @@ impl BpRuntime {
         }
     }
 
-    async fn sweep_leases(self: Arc<Self>, cancel: CancellationToken) {
-        let period = self.config.server.recovery_interval;
+    async fn sweep_leases(self: Arc<Self>) {
         loop {
+            // Read each round: a reload may change it.
+            let period = self.config().server.recovery_interval;
             tokio::select! {
                 _ = tokio::time::sleep(period) => {}
-                _ = cancel.cancelled() => return,
+                _ = self.stop.cancelled() => return,
             }
             self.recover_once().await;
         }
@@ -376,7 +455,7 @@ impl BpRuntime {
     /// on `node-id` being unique among the hosts sharing a storage. Returns
     /// how many.
     pub async fn release_own_leases(&self, reason: &str) -> usize {
-        let prefix = format!("{}/", self.config.server.node_id);
+        let prefix = format!("{}/", self.config().server.node_id);
         let released = self.storage.release_leases(prefix).await;
         self.requeued(released, reason, now_ms())
     }
@@ -426,8 +505,11 @@ impl BpRuntime {
     pub async fn refresh_depths_once(&self) {
         match self.storage.counts().await {
             Ok(counts) => {
-                let mut depths: HashMap<String, u32> =
-                    self.wakers.keys().map(|q| (q.clone(), 0)).collect();
+                let mut depths: HashMap<String, u32> = self
+                    .config()
+                    .queues()
+                    .map(|q| (q.name.clone(), 0))
+                    .collect();
                 for c in counts {
                     if let Some(d) = depths.get_mut(&c.queue) {
                         *d = c.queued.min(u32::MAX as u64) as u32;
@@ -441,11 +523,11 @@ impl BpRuntime {
         }
     }
 
-    async fn refresh_depths(self: Arc<Self>, cancel: CancellationToken) {
+    async fn refresh_depths(self: Arc<Self>) {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = cancel.cancelled() => return,
+                _ = self.stop.cancelled() => return,
             }
             self.refresh_depths_once().await;
         }

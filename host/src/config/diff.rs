@@ -198,18 +198,7 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
     let views = |c: &Config| -> BTreeMap<String, View> {
         c.views().map(|v| (v.name.clone(), v.clone())).collect()
     };
-    keyed(&views(old), &views(new), "View", &mut push, |a, b| {
-        fields([
-            ("queue", a.queue != b.queue),
-            ("strategy", a.strategy != b.strategy),
-            ("condition", a.condition_text != b.condition_text),
-            ("order", a.order != b.order),
-            ("check-interval", a.check_interval != b.check_interval),
-            ("limit", a.limit != b.limit),
-            ("concurrency", a.concurrency != b.concurrency),
-            ("enabled", a.enabled != b.enabled),
-        ])
-    });
+    keyed(&views(old), &views(new), "View", &mut push, view_changes);
 
     let loggers = |c: &Config| -> BTreeMap<String, EventLoggerConfig> {
         c.event_loggers
@@ -222,22 +211,43 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
         &loggers(new),
         "Event logger",
         &mut push,
-        |a, b| {
-            fields([
-                ("sink", a.sink != b.sink),
-                ("sink-settings", a.sink_settings != b.sink_settings),
-                ("batch-size", a.batch_size != b.batch_size),
-                ("max-queue-size", a.max_queue_size != b.max_queue_size),
-                ("storing-timeout", a.storing_timeout != b.storing_timeout),
-                (
-                    "reconnect-timeout",
-                    a.reconnect_timeout != b.reconnect_timeout,
-                ),
-                ("event-filtering", a.filter != b.filter),
-            ])
-        },
+        logger_changes,
     );
     changes
+}
+
+/// What differs between two definitions of a view; empty when its pullers
+/// can go on as they are.
+pub fn view_changes(a: &View, b: &View) -> Vec<&'static str> {
+    fields([
+        ("queue", a.queue != b.queue),
+        ("business-process", a.business_process != b.business_process),
+        ("strategy", a.strategy != b.strategy),
+        ("condition", a.condition_text != b.condition_text),
+        ("order", a.order != b.order),
+        ("check-interval", a.check_interval != b.check_interval),
+        ("limit", a.limit != b.limit),
+        ("concurrency", a.concurrency != b.concurrency),
+        ("enabled", a.enabled != b.enabled),
+    ])
+}
+
+/// What differs between two definitions of an event logger; empty when it
+/// can go on as it is.
+pub fn logger_changes(a: &EventLoggerConfig, b: &EventLoggerConfig) -> Vec<&'static str> {
+    fields([
+        ("sink", a.sink != b.sink),
+        ("sink-settings", a.sink_settings != b.sink_settings),
+        ("batch-size", a.batch_size != b.batch_size),
+        ("max-queue-size", a.max_queue_size != b.max_queue_size),
+        ("storing-timeout", a.storing_timeout != b.storing_timeout),
+        (
+            "reconnect-timeout",
+            a.reconnect_timeout != b.reconnect_timeout,
+        ),
+        ("event-filtering", a.filter != b.filter),
+        ("itx-custom-data", a.itx_custom_keys != b.itx_custom_keys),
+    ])
 }
 
 /// The names whose flag is set, in order.

@@ -27,6 +27,8 @@ pub struct Config {
     /// SHA-256 of the file's text, hex: what `GET /v1/config` reports, so an
     /// operator can tell which file a server runs.
     pub hash: String,
+    /// What replaced the file's settings; a reload reads the file again with the same.
+    pub overrides: Overrides,
     /// `[server]`
     pub server: ServerConfig,
     /// `[storage]`
@@ -53,7 +55,7 @@ pub struct Config {
 }
 
 /// Settings that replace the file's (before `${data-dir}` is expanded).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Overrides {
     /// Replaces `server.data-dir`.
     pub data_dir: Option<PathBuf>,
@@ -260,19 +262,19 @@ impl Config {
             Ok(raw) => raw,
             Err(e) => {
                 let offset = e.span().map(|s| s.start).unwrap_or(0);
-                problems.at(offset, e.message().trim().to_string());
+                let message = e.message().trim();
+                // serde names the type it wanted, not the key: name it.
+                let message = match key_before(text, offset) {
+                    Some(key) if !message.contains('`') => format!("`{key}`: {message}"),
+                    _ => message.to_string(),
+                };
+                problems.at(offset, message);
                 return Err(problems.into_error());
             }
         };
         let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let mut config = validate(path, &base, raw, overrides, &mut problems);
-        config.hash = {
-            use sha2::{Digest, Sha256};
-            Sha256::digest(text.as_bytes())
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect()
-        };
+        config.hash = crate::digest::sha256_hex(text.as_bytes());
         if let Some(listen) = overrides.listen {
             config.server.listen = listen;
         }
@@ -431,6 +433,57 @@ pub fn check_queue_name(name: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The key of the `key = value` line whose value starts at or before
+/// `offset`, when the offset is in the value.
+fn key_before(text: &str, offset: usize) -> Option<&str> {
+    let start = text.get(..offset)?.rfind('\n').map_or(0, |i| i + 1);
+    let (key, _) = text.get(start..offset)?.split_once('=')?;
+    let key = key.trim();
+    let bare = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '"');
+    (!key.is_empty() && key.chars().all(bare)).then_some(key)
+}
+
+/// Where the server running `path` listens, read leniently (only TOML
+/// syntax and `[server] listen` matter), for `ixn reload` to reach it while
+/// the rest of the file may be the invalid edit to report. An unspecified
+/// address (`0.0.0.0`) is reached on loopback.
+pub fn listen_of(path: &Path) -> Result<std::net::SocketAddr, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut problems = Problems::new(path, &text);
+    let table: toml::Table = match toml::from_str(&text) {
+        Ok(t) => t,
+        Err(e) => {
+            problems.at(
+                e.span().map(|s| s.start).unwrap_or(0),
+                e.message().trim().to_string(),
+            );
+            return Err(problems.into_error());
+        }
+    };
+    let listen = table
+        .get("server")
+        .and_then(|s| s.get("listen"))
+        .and_then(|l| l.as_str())
+        .map_or_else(|| raw::default_listen().into_inner(), str::to_string);
+    let Ok(mut addr) = listen.parse::<std::net::SocketAddr>() else {
+        problems.at(
+            0,
+            format!("[server] listen `{listen}` is not an address:port"),
+        );
+        return Err(problems.into_error());
+    };
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    Ok(addr)
 }
 
 fn parse_field_type(spec: &str) -> Result<(FieldType, u32), String> {
@@ -714,6 +767,7 @@ fn validate(
     Config {
         source: path.to_path_buf(),
         hash: String::new(),
+        overrides: overrides.clone(),
         server,
         storage,
         storage_settings,

@@ -320,7 +320,7 @@ impl Default for EventFilteringSection {
 fn default_node_id() -> String {
     "ixn-1".into()
 }
-fn default_listen() -> Spanned<String> {
+pub(super) fn default_listen() -> Spanned<String> {
     Spanned::new(0..0, "127.0.0.1:7480".into())
 }
 fn default_data_dir() -> String {

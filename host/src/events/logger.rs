@@ -87,13 +87,11 @@ pub struct EventLogger {
 }
 
 impl EventLogger {
-    /// Starts a logger's writer task over an open sink. Cancelling `cancel` makes
-    /// the writer store what is queued and stop; the handle ends when it has.
-    pub fn start(
-        config: &EventLoggerConfig,
-        sink: SinkClient,
-        cancel: CancellationToken,
-    ) -> (Arc<Self>, tokio::task::JoinHandle<()>) {
+    /// A logger over an open sink and the writer that stores what it is
+    /// offered. Offers queue until the writer runs ([`Writer::run`]), so a
+    /// logger replacing another can take events at once and write them only
+    /// after the old one drained.
+    pub fn new(config: &EventLoggerConfig, sink: SinkClient) -> (Arc<Self>, Writer) {
         let (tx, rx) = mpsc::channel(config.max_queue_size);
         let sink = Arc::new(sink);
         let stats = Arc::new(LoggerStats::default());
@@ -104,8 +102,8 @@ impl EventLogger {
             batch_size: config.batch_size,
             storing_timeout: config.storing_timeout,
             reconnect_timeout: config.reconnect_timeout,
+            rx,
         };
-        let task = tokio::spawn(writer.run(rx, cancel));
         let logger = Arc::new(EventLogger {
             name: config.name.clone(),
             filter: config.filter.clone(),
@@ -118,7 +116,7 @@ impl EventLogger {
             sink,
             stats,
         });
-        (logger, task)
+        (logger, writer)
     }
 
     /// Its name.
@@ -232,17 +230,22 @@ impl EventLogger {
     }
 }
 
-struct Writer {
+/// Writes a logger's queue to its sink, in batches.
+pub struct Writer {
     name: String,
     sink: Arc<SinkClient>,
     stats: Arc<LoggerStats>,
     batch_size: usize,
     storing_timeout: Duration,
     reconnect_timeout: Duration,
+    rx: mpsc::Receiver<Message>,
 }
 
 impl Writer {
-    async fn run(self, mut rx: mpsc::Receiver<Message>, cancel: CancellationToken) {
+    /// Writes until `cancel`, then stores what is queued, flushes the sink
+    /// and returns.
+    pub async fn run(mut self, cancel: CancellationToken) {
+        let mut rx = std::mem::replace(&mut self.rx, mpsc::channel(1).1);
         let mut batch: Vec<EventRecord> = Vec::with_capacity(self.batch_size);
         let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
         loop {

@@ -11,14 +11,16 @@
 
 pub mod kind;
 pub mod logger;
+pub mod running;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use ixn_plugin_api::sink::Value;
 
 pub use kind::{Activity, Endpoint, EventKind};
-pub use logger::{EventLogger, LoggerStats};
+pub use logger::{EventLogger, LoggerStats, Writer};
+pub use running::{OpenedLogger, RunningLogger};
 
 /// One reporting event as processing produces it.
 #[derive(Debug, Clone)]
@@ -83,27 +85,55 @@ pub struct EventBus {
     /// The config generation stamped on events (1 until a reload applies).
     generation: AtomicU64,
     produced: AtomicU64,
+    /// The loggers events go to. `emit` offers under the read lock, so once
+    /// [`EventBus::replace_loggers`] holds the write lock no event is on its
+    /// way to a replaced logger: each goes to the old or the new one, never
+    /// both, never neither.
+    loggers: RwLock<LoggerSet>,
+}
+
+#[derive(Default)]
+struct LoggerSet {
     loggers: Vec<Arc<EventLogger>>,
-    userdata_keys: Vec<String>,
+    userdata_keys: Arc<[String]>,
+}
+
+impl LoggerSet {
+    fn new(loggers: Vec<Arc<EventLogger>>) -> Self {
+        let mut keys: Vec<String> = loggers
+            .iter()
+            .flat_map(|l| l.userdata_keys().iter().cloned())
+            .collect();
+        keys.sort();
+        keys.dedup();
+        LoggerSet {
+            loggers,
+            userdata_keys: keys.into(),
+        }
+    }
 }
 
 impl EventBus {
     /// A bus over running loggers; its events' origin is `node_id` and a fresh
     /// time-ordered id.
     pub fn new(node_id: &str, loggers: Vec<Arc<EventLogger>>) -> Self {
-        let mut userdata_keys: Vec<String> = loggers
-            .iter()
-            .flat_map(|l| l.userdata_keys().iter().cloned())
-            .collect();
-        userdata_keys.sort();
-        userdata_keys.dedup();
         EventBus {
             origin: format!("{node_id}:{}", crate::ids::new_id()).into(),
             sequence: AtomicU64::new(0),
             generation: AtomicU64::new(1),
             produced: AtomicU64::new(0),
-            loggers,
-            userdata_keys,
+            loggers: RwLock::new(LoggerSet::new(loggers)),
+        }
+    }
+
+    /// Makes `loggers` the set events go to from now on and returns the
+    /// previous set. When this returns, no `emit` offers to a logger that is
+    /// not in `loggers` any more: the caller may drain and stop those.
+    pub fn replace_loggers(&self, loggers: Vec<Arc<EventLogger>>) -> Vec<Arc<EventLogger>> {
+        let new = LoggerSet::new(loggers);
+        match self.loggers.write() {
+            Ok(mut set) => std::mem::replace(&mut *set, new).loggers,
+            Err(poisoned) => std::mem::replace(&mut *poisoned.into_inner(), new).loggers,
         }
     }
 
@@ -122,9 +152,15 @@ impl EventBus {
         self.generation.store(generation, Ordering::Relaxed);
     }
 
+    fn set(&self) -> std::sync::RwLockReadGuard<'_, LoggerSet> {
+        // A poisoned lock only means a panic elsewhere while it was held; the
+        // set itself is whole (it is replaced in one assignment).
+        self.loggers.read().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Attached-data keys some logger maps: copy only these into events.
-    pub fn userdata_keys(&self) -> &[String] {
-        &self.userdata_keys
+    pub fn userdata_keys(&self) -> Arc<[String]> {
+        self.set().userdata_keys.clone()
     }
 
     /// Picks the mapped keys out of an interaction's attached data.
@@ -132,12 +168,13 @@ impl EventBus {
         &self,
         properties: &[ixn_plugin_api::storage::Property],
     ) -> Vec<(String, Value)> {
-        if self.userdata_keys.is_empty() {
+        let keys = self.userdata_keys();
+        if keys.is_empty() {
             return Vec::new();
         }
         properties
             .iter()
-            .filter(|p| self.userdata_keys.binary_search(&p.key).is_ok())
+            .filter(|p| keys.binary_search(&p.key).is_ok())
             .map(|p| (p.key.clone(), sink_value(&p.value)))
             .collect()
     }
@@ -152,7 +189,7 @@ impl EventBus {
         self.produced.fetch_add(n, Ordering::Relaxed);
         let events: Arc<[Event]> = events.into();
         let generation = self.generation();
-        for logger in &self.loggers {
+        for logger in &self.set().loggers {
             logger.offer(&self.origin, generation, first, &events);
         }
     }
@@ -162,14 +199,14 @@ impl EventBus {
         self.produced.load(Ordering::Relaxed)
     }
 
-    /// The loggers.
-    pub fn loggers(&self) -> &[Arc<EventLogger>] {
-        &self.loggers
+    /// The loggers events go to now.
+    pub fn loggers(&self) -> Vec<Arc<EventLogger>> {
+        self.set().loggers.clone()
     }
 
     /// Waits until every logger has written what it was offered so far.
     pub async fn flush(&self) {
-        for logger in &self.loggers {
+        for logger in self.loggers() {
             logger.flush().await;
         }
     }

@@ -58,6 +58,8 @@ struct Pool {
 /// A loaded BP component.
 pub struct BpComponent {
     name: Arc<str>,
+    version: Arc<str>,
+    strategy: StrategyConfig,
     engine: Arc<WasmEngine>,
     env: Arc<HostEnv>,
     config: Arc<BTreeMap<String, String>>,
@@ -81,10 +83,12 @@ impl BpComponent {
             path: path.clone(),
             message,
         };
-        let component = engine.load_component(path)?;
-        let (pre, has_init) = link(engine, &component).map_err(fail)?;
+        let compiled = engine.load_component(path)?;
+        let (pre, has_init) = link(engine, &compiled.component).map_err(fail)?;
         let this = Arc::new(BpComponent {
             name: strategy.name.as_str().into(),
+            version: compiled.version.into(),
+            strategy: strategy.clone(),
             engine: engine.clone(),
             env: env.clone(),
             config: Arc::new(strategy.config.iter().cloned().collect()),
@@ -110,8 +114,8 @@ impl BpComponent {
     /// Checks without writing or running anything that a strategy's component
     /// compiles (or is in the cache) and implements world `business-process`.
     pub fn check(engine: &Arc<WasmEngine>, strategy: &StrategyConfig) -> Result<(), EngineError> {
-        let component = engine.check_component(&strategy.component)?;
-        link(engine, &component)
+        let compiled = engine.check_component(&strategy.component)?;
+        link(engine, &compiled.component)
             .map(|_| ())
             .map_err(|message| EngineError::Compile {
                 path: strategy.component.clone(),
@@ -122,6 +126,28 @@ impl BpComponent {
     /// The strategy's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// SHA-256 of the component file it was compiled from, hex: the version
+    /// that made each decision.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The strategy settings it was loaded for.
+    pub fn strategy(&self) -> &StrategyConfig {
+        &self.strategy
+    }
+
+    /// Whether this is what `strategy` asks for, built by `engine` from a
+    /// file of `version`: a reload keeps it and its warm instances then.
+    pub fn serves(
+        &self,
+        strategy: &StrategyConfig,
+        engine: &Arc<WasmEngine>,
+        version: &str,
+    ) -> bool {
+        self.strategy == *strategy && Arc::ptr_eq(&self.engine, engine) && &*self.version == version
     }
 
     fn instantiate(&self) -> Result<Slot, CallError> {

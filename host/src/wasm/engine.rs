@@ -66,6 +66,20 @@ fn read_component_file(path: &Path) -> Result<Vec<u8>, EngineError> {
     }
 }
 
+/// The version of the component in `path`: SHA-256 of its bytes, hex, as
+/// [`Compiled::version`] would say. Refuses what is not a component.
+pub fn file_version(path: &Path) -> Result<String, EngineError> {
+    read_component_file(path).map(|bytes| crate::digest::sha256_hex(&bytes))
+}
+
+/// A compiled component and the version it was compiled from.
+pub struct Compiled {
+    /// Ready to link.
+    pub component: Component,
+    /// SHA-256 of the file's bytes, hex: the version decisions are stamped with.
+    pub version: String,
+}
+
 /// The shared engine and its epoch ticker.
 pub struct WasmEngine {
     engine: Engine,
@@ -127,18 +141,19 @@ impl WasmEngine {
     /// Compiles a component, or loads it from the cache when this engine
     /// compiled the same bytes before. The key covers the wasmtime version,
     /// the engine's settings and the bytes, so a stale entry is never used.
-    pub fn load_component(&self, path: &Path) -> Result<Component, EngineError> {
+    pub fn load_component(&self, path: &Path) -> Result<Compiled, EngineError> {
         self.component(path, true)
     }
 
     /// [`WasmEngine::load_component`] that writes nothing: what `check-config`
     /// uses, before anything exists on disk.
-    pub fn check_component(&self, path: &Path) -> Result<Component, EngineError> {
+    pub fn check_component(&self, path: &Path) -> Result<Compiled, EngineError> {
         self.component(path, false)
     }
 
-    fn component(&self, path: &Path, write_cache: bool) -> Result<Component, EngineError> {
+    fn component(&self, path: &Path, write_cache: bool) -> Result<Compiled, EngineError> {
         let bytes = read_component_file(path)?;
+        let version = crate::digest::sha256_hex(&bytes);
         let key = self.cache_key(&bytes);
         let cached = self.config.cache_dir.join(format!("{key}.cwasm"));
         if cached.is_file() {
@@ -147,7 +162,10 @@ impl WasmEngine {
             match unsafe { Component::deserialize_file(&self.engine, &cached) } {
                 Ok(c) => {
                     tracing::debug!(component = %path.display(), "Component loaded from the compilation cache.");
-                    return Ok(c);
+                    return Ok(Compiled {
+                        component: c,
+                        version,
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(cache = %cached.display(), error = %e, "Unusable cache entry; compiling again.")
@@ -161,7 +179,7 @@ impl WasmEngine {
         if write_cache && let Err(e) = self.store_cache(&cached, &component) {
             tracing::warn!(cache = %cached.display(), error = %e, "Cannot write the compilation cache; going on without it.");
         }
-        Ok(component)
+        Ok(Compiled { component, version })
     }
 
     fn store_cache(&self, cached: &Path, component: &Component) -> anyhow::Result<()> {

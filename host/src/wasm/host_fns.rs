@@ -10,10 +10,25 @@ use super::bindings::ixn::bp::{host, types};
 /// What host functions read, shared by every instance of every component.
 #[derive(Default)]
 pub struct HostEnv {
-    /// `[lookup-table.NAME]` tables.
-    pub lookup_tables: BTreeMap<String, BTreeMap<String, String>>,
+    /// `[lookup-table.NAME]` tables; a reload swaps them, and the next
+    /// `lookup` sees the new ones.
+    pub lookup_tables: arc_swap::ArcSwap<BTreeMap<String, BTreeMap<String, String>>>,
     /// Waiting interactions per configured queue, refreshed by the server.
     pub queue_depths: RwLock<HashMap<String, u32>>,
+}
+
+impl HostEnv {
+    /// Host data for these lookup tables, every queue of `queues` at depth 0
+    /// (so a configured queue is known even before the first count).
+    pub fn new<'a>(
+        lookup_tables: BTreeMap<String, BTreeMap<String, String>>,
+        queues: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        HostEnv {
+            lookup_tables: arc_swap::ArcSwap::from_pointee(lookup_tables),
+            queue_depths: RwLock::new(queues.into_iter().map(|q| (q.to_string(), 0)).collect()),
+        }
+    }
 }
 
 /// A host fault: traps the guest's call (the guest cannot handle it).
@@ -61,7 +76,7 @@ impl host::Host for StoreState {
         table: String,
         key: String,
     ) -> wasmtime::Result<Result<Option<String>, String>> {
-        Ok(match self.env.lookup_tables.get(&table) {
+        Ok(match self.env.lookup_tables.load().get(&table) {
             Some(t) => Ok(t.get(&key).cloned()),
             None => Err(format!("no lookup table `{table}`")),
         })

@@ -1,0 +1,496 @@
+//! One reload path: SIGHUP, `POST /v1/admin/reload`, `ixn reload` and a
+//! change to any watched file all end in [`Parts::reload`], one at a time.
+//!
+//! A reload reads the config file again and validates all of it before it
+//! touches anything: the TOML, what restarts only can change, queues that
+//! would strand interactions, every plugin's settings (by the plugin), and
+//! every component it would run (by loading it, off the hot path). A config
+//! refused at any step leaves the running one as it was and is kept, with
+//! every error line, as "last rejected". A valid one is diffed against the
+//! running one and only what changed is rebuilt: views whose definition
+//! changed get new pullers, components whose file or settings changed are
+//! loaded anew, loggers whose settings changed are drained and replaced,
+//! and the rest keeps running undisturbed. Each applied config is a new
+//! generation, stamped on the events it produces.
+
+pub mod components;
+pub mod watch;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use serde_json::{Value as Json, json};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::api::serve::{Limits, Listening};
+use crate::bp::scheduler::BpRuntime;
+use crate::bp::snapshot::Snapshot;
+use crate::config::Config;
+use crate::config::diff::{self, Change};
+use crate::events::{OpenedLogger, RunningLogger};
+use crate::plugins::Registry;
+use crate::wasm::WasmEngine;
+
+/// A config a reload refused.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rejected {
+    /// When, ms since the epoch.
+    pub at: i64,
+    /// What asked for the reload.
+    pub trigger: String,
+    /// The refused file's hash, when it could be read.
+    pub hash: Option<String>,
+    /// Every reason, `file:line:column: reason` where there is a place.
+    pub errors: Vec<String>,
+}
+
+/// What a reload did.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// A new generation runs.
+    Applied {
+        /// Its number.
+        generation: u64,
+        /// One line per change.
+        changes: Vec<String>,
+    },
+    /// The files hold what already runs.
+    Unchanged {
+        /// The generation that keeps running.
+        generation: u64,
+    },
+    /// Refused; the running config stays.
+    Rejected(Rejected),
+    /// The host is stopping and reloads no more.
+    Stopping,
+}
+
+impl Outcome {
+    /// The API's answer.
+    pub fn to_json(&self) -> Json {
+        match self {
+            Outcome::Applied {
+                generation,
+                changes,
+            } => json!({ "outcome": "applied", "generation": generation, "changes": changes }),
+            Outcome::Unchanged { generation } => {
+                json!({ "outcome": "unchanged", "generation": generation })
+            }
+            Outcome::Rejected(r) => json!({ "outcome": "rejected", "rejected": r }),
+            Outcome::Stopping => json!({ "outcome": "stopping" }),
+        }
+    }
+}
+
+/// A request to the reload task.
+pub struct ReloadRequest {
+    trigger: String,
+    reply: Option<oneshot::Sender<Outcome>>,
+}
+
+/// What reload status the API shows, shared with the reload task.
+#[derive(Default)]
+struct Status {
+    last_rejected: Mutex<Option<Rejected>>,
+    /// Where the API listens now (a reload may move it).
+    listening: Mutex<Option<std::net::SocketAddr>>,
+}
+
+/// Asks the reload task to reload; cheap to clone.
+#[derive(Clone)]
+pub struct ReloadHandle {
+    tx: mpsc::Sender<ReloadRequest>,
+    status: Arc<Status>,
+}
+
+impl ReloadHandle {
+    /// Reloads now (after any reload already under way) and says what happened.
+    pub async fn reload(&self, trigger: &str) -> Outcome {
+        let (reply, answer) = oneshot::channel();
+        let request = ReloadRequest {
+            trigger: trigger.to_string(),
+            reply: Some(reply),
+        };
+        if self.tx.send(request).await.is_err() {
+            return Outcome::Stopping;
+        }
+        answer.await.unwrap_or(Outcome::Stopping)
+    }
+
+    /// Where the API listens now.
+    pub fn api_addr(&self) -> Option<std::net::SocketAddr> {
+        self.status.listening.lock().ok().and_then(|a| *a)
+    }
+
+    pub(crate) fn set_api_addr(&self, addr: std::net::SocketAddr) {
+        if let Ok(mut a) = self.status.listening.lock() {
+            *a = Some(addr);
+        }
+    }
+
+    /// The last config refused since the host started.
+    pub fn last_rejected(&self) -> Option<Rejected> {
+        self.status
+            .last_rejected
+            .lock()
+            .ok()
+            .and_then(|r| r.clone())
+    }
+}
+
+/// The parts of a running host that a reload rebuilds; the reload task owns
+/// them while the host runs, and hands them back to stop.
+pub struct Parts {
+    /// Where plugins come from.
+    pub registry: Registry,
+    /// The pullers and the applied snapshot.
+    pub runtime: Arc<BpRuntime>,
+    /// The engine the components were compiled with.
+    pub engine: Arc<WasmEngine>,
+    /// The loggers events go to.
+    pub loggers: Vec<RunningLogger>,
+    /// Loggers a reload removed, still writing what they hold.
+    pub draining: TaskTracker,
+    /// The HTTP API.
+    pub api: Listening,
+    /// Builds the API's router for a new listener.
+    pub app: axum::Router,
+    /// The host's stop.
+    pub stop: CancellationToken,
+    /// Where the host's tasks are tracked.
+    pub tracker: TaskTracker,
+    /// Watches the files the config names; `None` where watching failed.
+    pub watcher: Option<watch::Watcher>,
+}
+
+/// The channel a reload task serves, made before the API that sends on it.
+pub fn channel() -> (ReloadHandle, mpsc::Receiver<ReloadRequest>) {
+    let (tx, rx) = mpsc::channel(16);
+    (
+        ReloadHandle {
+            tx,
+            status: Arc::default(),
+        },
+        rx,
+    )
+}
+
+/// Serves reload requests one at a time until the host stops; returns the
+/// parts for the shutdown.
+pub async fn run(
+    mut parts: Parts,
+    handle: ReloadHandle,
+    mut requests: mpsc::Receiver<ReloadRequest>,
+) -> Parts {
+    loop {
+        let request = tokio::select! {
+            r = requests.recv() => match r {
+                Some(r) => r,
+                None => break,
+            },
+            _ = parts.stop.cancelled() => break,
+        };
+        let outcome = parts.reload(&request.trigger).await;
+        handle.set_api_addr(parts.api.addr);
+        if let Outcome::Rejected(r) = &outcome
+            && let Ok(mut last) = handle.status.last_rejected.lock()
+        {
+            *last = Some(r.clone());
+        }
+        if let Some(reply) = request.reply {
+            let _ = reply.send(outcome);
+        }
+    }
+    // Whoever waits for an answer gets one.
+    requests.close();
+    while let Ok(r) = requests.try_recv() {
+        if let Some(reply) = r.reply {
+            let _ = reply.send(Outcome::Stopping);
+        }
+    }
+    parts
+}
+
+/// What a reload builds before it swaps anything in.
+struct Built {
+    config: Arc<Config>,
+    engine: Arc<WasmEngine>,
+    components: BTreeMap<String, Arc<crate::wasm::BpComponent>>,
+    changes: Vec<Change>,
+    opened: Vec<OpenedLogger>,
+    listener: Option<tokio::net::TcpListener>,
+}
+
+impl Parts {
+    /// Reads, validates and applies the config file; see the module doc.
+    pub async fn reload(&mut self, trigger: &str) -> Outcome {
+        let started = std::time::Instant::now();
+        let running = self.runtime.snapshot();
+        let built = match self.build(&running).await {
+            Ok(Some(built)) => built,
+            Ok(None) => {
+                tracing::info!(
+                    trigger,
+                    generation = running.generation,
+                    "Reload: the files hold what runs; nothing to apply."
+                );
+                return Outcome::Unchanged {
+                    generation: running.generation,
+                };
+            }
+            Err((hash, errors)) => {
+                tracing::warn!(
+                    trigger,
+                    "Config rejected; the running config (generation {}) stays:\n  {}",
+                    running.generation,
+                    errors.join("\n  ")
+                );
+                return Outcome::Rejected(Rejected {
+                    at: crate::time::now_ms(),
+                    trigger: trigger.to_string(),
+                    hash,
+                    errors,
+                });
+            }
+        };
+        let generation = running.generation + 1;
+        let changes = self.swap(built, generation);
+        for change in &changes {
+            tracing::info!(generation, trigger, "{change}");
+        }
+        tracing::info!(generation, trigger, elapsed = ?started.elapsed(), "Config applied.");
+        Outcome::Applied {
+            generation,
+            changes,
+        }
+    }
+
+    /// Everything that can fail, with nothing running touched: `Ok(None)`
+    /// when the files hold what runs, `Err` with the file's hash (when read)
+    /// and every error line when refused.
+    async fn build(
+        &self,
+        running: &Snapshot,
+    ) -> Result<Option<Built>, (Option<String>, Vec<String>)> {
+        let source = &running.config.source;
+        let new = match Config::load_with(source, &running.config.overrides) {
+            Ok(c) => Arc::new(c),
+            Err(e) => {
+                let lines = match e.problems() {
+                    [] => vec![e.to_string()],
+                    problems => problems.iter().map(ToString::to_string).collect(),
+                };
+                return Err((None, lines));
+            }
+        };
+        let refuse = |errors: Vec<String>| (Some(new.hash.clone()), errors);
+        let versions = components::versions(&new).map_err(refuse)?;
+        let mut changes = diff::diff(&running.config, &new);
+        changes.extend(components::rebuilt(&running.components, &new, &versions));
+        if changes.is_empty() {
+            return Ok(None);
+        }
+
+        let mut errors: Vec<String> = changes
+            .iter()
+            .filter(|c| c.needs_restart())
+            .map(|c| format!("{}: {c}", source.display()))
+            .collect();
+        errors.extend(
+            changes
+                .iter()
+                .filter(|c| {
+                    c.subject.starts_with("Custom field")
+                        || c.subject.starts_with("To-delete field")
+                })
+                .map(|c| {
+                    format!(
+                        "{}: {c} Custom fields do not change live yet; restart to apply.",
+                        source.display()
+                    )
+                }),
+        );
+        errors.extend(self.stranded(&running.config, &new).await);
+        let (reg, c) = (self.registry.clone(), new.clone());
+        match tokio::task::spawn_blocking(move || crate::check::plugins(&c, &reg)).await {
+            Ok(problems) => errors.extend(problems),
+            Err(e) => errors.push(format!("validating plugin settings failed: {e}")),
+        }
+        if !errors.is_empty() {
+            return Err(refuse(errors));
+        }
+
+        let engine = if changes.iter().any(|c| c.subject == "[wasm]") {
+            WasmEngine::new(&new.wasm).map_err(|e| refuse(vec![e.to_string()]))?
+        } else {
+            self.engine.clone()
+        };
+        let components = components::load(
+            &engine,
+            &self.runtime.env,
+            &new,
+            &versions,
+            &running.components,
+        )
+        .await
+        .map_err(refuse)?;
+
+        let mut opened = Vec::new();
+        for l in &new.event_loggers {
+            let keep = self
+                .loggers
+                .iter()
+                .any(|r| r.config.name == l.name && diff::logger_changes(&r.config, l).is_empty());
+            if !keep {
+                // Opened loggers not started yet are dropped with their sinks on refusal.
+                let o = OpenedLogger::open(&self.registry, l)
+                    .await
+                    .map_err(|e| refuse(vec![format!("{e:#}")]))?;
+                opened.push(o);
+            }
+        }
+
+        let listener = if new.server.listen != running.config.server.listen {
+            let l = tokio::net::TcpListener::bind(new.server.listen)
+                .await
+                .map_err(|e| {
+                    refuse(vec![format!(
+                        "{}: [server] listen: cannot bind {}: {e}",
+                        source.display(),
+                        new.server.listen
+                    )])
+                })?;
+            Some(l)
+        } else {
+            None
+        };
+        Ok(Some(Built {
+            config: new,
+            engine,
+            components,
+            changes,
+            opened,
+            listener,
+        }))
+    }
+
+    /// Queues the new config removes while they still hold interactions.
+    async fn stranded(&self, old: &Config, new: &Config) -> Vec<String> {
+        let removed: Vec<&str> = old
+            .queues()
+            .filter(|q| new.process_of(&q.name).is_none())
+            .map(|q| q.name.as_str())
+            .collect();
+        if removed.is_empty() {
+            return Vec::new();
+        }
+        match self.runtime.storage.counts().await {
+            Ok(counts) => counts
+                .iter()
+                .filter(|c| removed.contains(&c.queue.as_str()))
+                .map(|c| (c, c.queued + c.cached + c.routing + c.handled))
+                .filter(|(_, n)| *n > 0)
+                .map(|(c, n)| {
+                    format!(
+                        "{}: queue `{}` is removed but holds {n} interaction(s) that would be stranded; keep it until they have left",
+                        new.source.display(),
+                        c.queue
+                    )
+                })
+                .collect(),
+            Err(e) => vec![format!(
+                "cannot count what the removed queues {} hold: {e}",
+                removed.join(", ")
+            )],
+        }
+    }
+
+    /// Swaps the built parts in; nothing here fails. Returns one line per change.
+    fn swap(&mut self, built: Built, generation: u64) -> Vec<String> {
+        let Built {
+            config,
+            engine,
+            components,
+            changes,
+            opened,
+            listener,
+        } = built;
+        let bus = self.runtime.bus.clone();
+        bus.set_generation(generation);
+        self.runtime
+            .env
+            .lookup_tables
+            .store(Arc::new(config.lookup_tables.clone()));
+        self.engine = engine;
+        self.runtime.swap(Snapshot {
+            generation,
+            config: config.clone(),
+            components,
+            applied_at: crate::time::now_ms(),
+        });
+
+        // Loggers: the bus offers to the new set before any replaced logger
+        // drains, so each event goes to exactly one of the two.
+        let mut previous: BTreeMap<String, RunningLogger> = std::mem::take(&mut self.loggers)
+            .into_iter()
+            .map(|r| (r.config.name.clone(), r))
+            .collect();
+        let mut opened: BTreeMap<String, OpenedLogger> = opened
+            .into_iter()
+            .map(|o| (o.config().name.clone(), o))
+            .collect();
+        let order: Vec<String> = config
+            .event_loggers
+            .iter()
+            .map(|l| l.name.clone())
+            .collect();
+        let set = order
+            .iter()
+            .filter_map(|name| match opened.get(name) {
+                Some(o) => Some(o.logger().clone()),
+                None => previous.get(name).map(|r| r.logger.clone()),
+            })
+            .collect();
+        bus.replace_loggers(set);
+        for name in &order {
+            match opened.remove(name) {
+                Some(o) => self.loggers.push(o.start_after(previous.remove(name))),
+                None => {
+                    if let Some(r) = previous.remove(name) {
+                        self.loggers.push(r);
+                    }
+                }
+            }
+        }
+        for (_, gone) in previous {
+            self.draining.spawn(gone.drain());
+        }
+
+        let limits = Limits {
+            header_read_timeout: config.server.header_read_timeout,
+            max_connections: config.server.max_connections,
+        };
+        match listener
+            .map(|l| Listening::start(l, self.app.clone(), limits, &self.stop, &self.tracker))
+        {
+            Some(Ok(new)) => {
+                let old = std::mem::replace(&mut self.api, new);
+                tracing::info!(from = %old.addr, to = %self.api.addr, "HTTP API moved.");
+                old.stop();
+            }
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "The new listener has no address; the API stays where it was.")
+            }
+            None => self.api.set_limits(limits),
+        }
+        if let Some(w) = &mut self.watcher {
+            w.watch(&watch::files_of(&config));
+        }
+        let rt = self.runtime.clone();
+        tokio::spawn(async move { rt.refresh_depths_once().await });
+        changes.iter().map(ToString::to_string).collect()
+    }
+}
