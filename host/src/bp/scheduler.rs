@@ -284,7 +284,7 @@ impl BpRuntime {
             .iter()
             .flat_map(|ix| decision::taken_events(&self.bus, ix, site, now))
             .collect();
-        self.bus.emit(taken);
+        self.bus.emit_for(snapshot.generation, taken);
 
         let context = ViewContext {
             business_process: site.business_process.to_string(),
@@ -347,8 +347,13 @@ impl BpRuntime {
                 }
             })
             .collect();
-        self.apply_planned(batch.iter().zip(planned).collect(), site, stats)
-            .await;
+        self.apply_planned(
+            batch.iter().zip(planned).collect(),
+            site,
+            stats,
+            snapshot.generation,
+        )
+        .await;
     }
 
     /// Applies a batch's planned decisions in one storage call. A record the
@@ -361,6 +366,7 @@ impl BpRuntime {
         mut round: Vec<(&Interaction, Planned)>,
         site: &Site<'_>,
         stats: &ViewStats,
+        generation: u64,
     ) {
         // Round 0: the decisions; 1: error-queue moves with the reason; 2: the
         // same moves without attached data, should even the reason be refused.
@@ -418,7 +424,7 @@ impl BpRuntime {
                     }
                 }
             }
-            self.bus.emit(events);
+            self.bus.emit_for(generation, events);
             for q in wake {
                 self.wake(&q);
             }

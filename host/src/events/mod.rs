@@ -179,8 +179,15 @@ impl EventBus {
             .collect()
     }
 
-    /// Numbers and offers events to every logger; never waits.
+    /// Numbers and offers events to every logger, stamped with the current
+    /// generation; never waits.
     pub fn emit(&self, events: Vec<Event>) {
+        self.emit_for(self.generation(), events);
+    }
+
+    /// [`EventBus::emit`] for events a given generation produced: a batch
+    /// claimed before a reload reports the generation it ran on.
+    pub fn emit_for(&self, generation: u64, events: Vec<Event>) {
         if events.is_empty() {
             return;
         }
@@ -188,7 +195,6 @@ impl EventBus {
         let first = self.sequence.fetch_add(n, Ordering::Relaxed) + 1;
         self.produced.fetch_add(n, Ordering::Relaxed);
         let events: Arc<[Event]> = events.into();
-        let generation = self.generation();
         for logger in &self.set().loggers {
             logger.offer(&self.origin, generation, first, &events);
         }
