@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use ixn_tests::TestHost;
+use ixn_tests::soak::{Write, write_config};
 use serde_json::Value as Json;
 use sqlx::Connection;
 
@@ -62,48 +63,6 @@ async fn reload(host: &TestHost) -> (u16, Json) {
     (status, r.json().await.expect("reload answers JSON"))
 }
 
-/// How an editor or a deployer puts a new config in place.
-#[derive(Debug, Clone, Copy)]
-enum Write {
-    /// Truncate and write the same inode.
-    InPlace,
-    /// Write a temporary file beside it and rename it over the old one.
-    Rename,
-    /// A mounted Kubernetes ConfigMap: `ixn.toml -> ..data/ixn.toml`, and
-    /// `..data` a symlink swapped to a new timestamped directory.
-    SymlinkSwap,
-}
-
-static SWAPS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-
-fn write_config(dir: &Path, how: Write, text: &str) {
-    let path = dir.join("ixn.toml");
-    match how {
-        Write::InPlace => std::fs::write(&path, text).expect("write in place"),
-        Write::Rename => {
-            let tmp = dir.join(".ixn.toml.tmp");
-            std::fs::write(&tmp, text).expect("write the temporary file");
-            std::fs::rename(&tmp, &path).expect("rename over the config");
-        }
-        Write::SymlinkSwap => {
-            let n = SWAPS.fetch_add(1, Ordering::Relaxed);
-            let version = dir.join(format!("..2026_11_24_{n}"));
-            std::fs::create_dir(&version).expect("version directory");
-            std::fs::write(version.join("ixn.toml"), text).expect("write the version");
-            let tmp = dir.join("..data_tmp");
-            std::os::unix::fs::symlink(version.file_name().expect("a name"), &tmp)
-                .expect("symlink ..data_tmp");
-            std::fs::rename(&tmp, dir.join("..data")).expect("swap ..data");
-            if !path.is_symlink() {
-                // The first swap turns the plain file into the ConfigMap layout.
-                let link = dir.join(".ixn.toml.link");
-                std::os::unix::fs::symlink("..data/ixn.toml", &link).expect("symlink ixn.toml");
-                std::fs::rename(&link, &path).expect("replace ixn.toml by the link");
-            }
-        }
-    }
-}
-
 /// Acceptance: adding a queue by saving the file yields a new generation that
 /// `/v1/queues` lists; an invalid edit leaves the generation as it was and
 /// shows its position in `last_rejected`. Each write pattern is exercised.
@@ -129,7 +88,7 @@ async fn saving_the_file_reloads_however_it_is_written() {
             "  [[business-process.queue]]\n  name = \"bp.Error\"",
             &format!("  [[business-process.queue]]\n  name = \"{queue}\"\n  [[business-process.queue]]\n  name = \"bp.Error\""),
         );
-        write_config(&dir, how, &text);
+        write_config(&dir, how, &text).expect("write the config");
         let generation = i as u64 + 2;
         let c = wait_config(
             &host,
@@ -149,7 +108,7 @@ async fn saving_the_file_reloads_however_it_is_written() {
     // An invalid edit: the running generation stays, the error has its place.
     let applied = get_config(&host).await;
     let broken = text.replace("limit = 20", "limit = \"lots\"");
-    write_config(&dir, Write::Rename, &broken);
+    write_config(&dir, Write::Rename, &broken).expect("write the config");
     let c = wait_config(&host, "the invalid edit in last_rejected", |c| {
         !c["last_rejected"].is_null()
     })
@@ -625,4 +584,25 @@ async fn ixn_serve_reloads_the_shipped_config() {
     let c = get("/v1/config").await;
     assert_eq!(c["generation"], 2, "{c:#}");
     assert!(!c["last_rejected"].is_null(), "{c:#}");
+}
+
+/// Acceptance soak, bounded: 100 changes of every live kind by the three
+/// write patterns and 10 invalid ones under continuous submission; every
+/// interaction finishes once, every event is in exactly one sink file, every
+/// invalid change is refused with its position. Figures:
+/// `cargo bench -p ixn-tests --bench reload`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_of_100_changes_loses_nothing() {
+    let f = ixn_tests::soak::run(100, 2).await.expect("the soak holds");
+    assert_eq!((f.applied, f.rejected), (100, 10));
+    eprintln!(
+        "reload soak: {} applied, {} rejected, {} interactions, {} events; change to applied p50 {:?} p99 {:?} max {:?}",
+        f.applied,
+        f.rejected,
+        f.submitted,
+        f.events,
+        f.quantile(0.5),
+        f.quantile(0.99),
+        f.quantile(1.0)
+    );
 }

@@ -193,7 +193,19 @@ pub async fn run(
             },
             _ = parts.stop.cancelled() => break,
         };
-        let outcome = parts.reload(&request.trigger).await;
+        let mut outcome = parts.reload(&request.trigger).await;
+        // A file written in place can be read half-written. A refusal of a
+        // file that has changed since it was read is not reported: the write
+        // that changed it is read again once it has settled.
+        for _ in 0..MAX_UNSETTLED_READS {
+            match &outcome {
+                Outcome::Rejected(r) if request.reply.is_none() && parts.changed_since(r) => {
+                    tokio::time::sleep(watch::DEBOUNCE).await;
+                    outcome = parts.reload(&request.trigger).await;
+                }
+                _ => break,
+            }
+        }
         handle.set_api_addr(parts.api.addr);
         if let Outcome::Rejected(r) = &outcome
             && let Ok(mut last) = handle.status.last_rejected.lock()
@@ -214,6 +226,9 @@ pub async fn run(
     parts
 }
 
+/// How often a refused file that keeps changing is read again.
+const MAX_UNSETTLED_READS: usize = 10;
+
 /// What a reload builds before it swaps anything in.
 struct Built {
     config: Arc<Config>,
@@ -225,6 +240,14 @@ struct Built {
 }
 
 impl Parts {
+    /// Whether the config file no longer holds what `rejected` refused.
+    fn changed_since(&self, rejected: &Rejected) -> bool {
+        let now = std::fs::read(&self.runtime.config().source)
+            .ok()
+            .map(|bytes| crate::digest::sha256_hex(&bytes));
+        now.is_some() && now != rejected.hash
+    }
+
     /// Reads, validates and applies the config file; see the module doc.
     pub async fn reload(&mut self, trigger: &str) -> Outcome {
         let started = std::time::Instant::now();
@@ -276,17 +299,20 @@ impl Parts {
         running: &Snapshot,
     ) -> Result<Option<Built>, (Option<String>, Vec<String>)> {
         let source = &running.config.source;
-        let new = match Config::load_with(source, &running.config.overrides) {
+        let text = std::fs::read_to_string(source)
+            .map_err(|e| (None, vec![format!("cannot read {}: {e}", source.display())]))?;
+        let hash = crate::digest::sha256_hex(text.as_bytes());
+        let new = match Config::parse_with(source, &text, &running.config.overrides) {
             Ok(c) => Arc::new(c),
             Err(e) => {
                 let lines = match e.problems() {
                     [] => vec![e.to_string()],
                     problems => problems.iter().map(ToString::to_string).collect(),
                 };
-                return Err((None, lines));
+                return Err((Some(hash), lines));
             }
         };
-        let refuse = |errors: Vec<String>| (Some(new.hash.clone()), errors);
+        let refuse = |errors: Vec<String>| (Some(hash.clone()), errors);
         let versions = components::versions(&new).map_err(refuse)?;
         let mut changes = diff::diff(&running.config, &new);
         changes.extend(components::rebuilt(&running.components, &new, &versions));

@@ -21,7 +21,7 @@ use super::ReloadRequest;
 use crate::config::{Config, PluginRef};
 
 /// Quiet time after the last event before the reload: a save is several events.
-const DEBOUNCE: Duration = Duration::from_millis(50);
+pub(super) const DEBOUNCE: Duration = Duration::from_millis(50);
 /// The longest a stream of events delays a reload.
 const MAX_DELAY: Duration = Duration::from_secs(1);
 
