@@ -72,10 +72,14 @@ pub struct Figures {
     pub rejected: usize,
     /// File written → new generation serving, per applied change, sorted.
     pub latencies: Vec<Duration>,
+    /// The slowest applied change of each kind, slowest first.
+    pub slowest_by_kind: Vec<(&'static str, Duration)>,
     /// Interactions submitted (all finished).
     pub submitted: u64,
     /// Events produced (all in the sinks, once).
     pub events: u64,
+    /// From the first submission to the last change applied.
+    pub elapsed: Duration,
 }
 
 impl Figures {
@@ -83,6 +87,11 @@ impl Figures {
     pub fn quantile(&self, q: f64) -> Duration {
         let i = ((self.latencies.len() as f64 - 1.0) * q).round() as usize;
         self.latencies.get(i).copied().unwrap_or_default()
+    }
+
+    /// Interactions submitted per second over the run.
+    pub fn rate(&self) -> f64 {
+        self.submitted as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 }
 
@@ -211,14 +220,23 @@ async fn wait_config(host: &TestHost, done: impl Fn(&Json) -> bool) -> anyhow::R
     }
 }
 
-/// Runs `changes` valid changes (one of every third an invalid one before it)
-/// under `clients` submitting without pause; checks what arrived.
-pub async fn run(changes: usize, clients: usize) -> anyhow::Result<Figures> {
-    let work = tempfile::tempdir()?;
-    let component = work.path().join("router.wasm");
-    std::fs::write(&component, router_version(0))?;
-    let mut state = State {
-        component: component.clone(),
+/// The kinds of change, in the order the soak makes them.
+const KINDS: [&str; 9] = [
+    "view limit",
+    "view check-interval",
+    "lookup table",
+    "queues",
+    "logger file",
+    "logger batch-size",
+    "strategy config",
+    "component",
+    "view concurrency",
+];
+
+/// The state a soak starts from, its component at `component`.
+fn first_state(component: PathBuf) -> State {
+    State {
+        component,
         limit: 20,
         concurrency: 2,
         check_interval: 0.05,
@@ -227,10 +245,30 @@ pub async fn run(changes: usize, clients: usize) -> anyhow::Result<Figures> {
         events_file: 0,
         batch_size: 500,
         strategy_key: 0,
-    };
+    }
+}
+
+/// Runs `changes` valid changes (an invalid one before one in ten) under
+/// `clients` submitting without pause; checks what arrived.
+pub async fn run(changes: usize, clients: usize) -> anyhow::Result<Figures> {
+    run_for(changes, clients, Duration::ZERO).await
+}
+
+/// [`run`], submitting for `at_least` even when the changes are done sooner
+/// (with no changes: the same load on a config that stays, a baseline).
+pub async fn run_for(
+    changes: usize,
+    clients: usize,
+    at_least: Duration,
+) -> anyhow::Result<Figures> {
+    let work = tempfile::tempdir()?;
+    let component = work.path().join("router.wasm");
+    std::fs::write(&component, router_version(0))?;
+    let mut state = first_state(component.clone());
     let host = Arc::new(TestHost::start(&state.text(false)).await?);
     let dir = host.dir.path().to_path_buf();
     let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..clients {
         let (host, stop) = (host.clone(), stop.clone());
@@ -246,10 +284,11 @@ pub async fn run(changes: usize, clients: usize) -> anyhow::Result<Figures> {
     }
 
     let mut latencies = Vec::new();
+    let mut slowest = std::collections::BTreeMap::<&'static str, Duration>::new();
     let mut rejected = 0;
-    let mut generation = 1u64;
     let mut last_rejected_at = Json::Null;
-    for i in 0..changes {
+    // Generation 1 is the start; change `i` makes generation `i + 2`.
+    for (i, running) in (0..changes).zip(1u64..) {
         let how = [Write::InPlace, Write::Rename, Write::SymlinkSwap][i % 3];
         // One invalid change in ten, at most; it must be refused with its place.
         if i % 10 == 5 {
@@ -268,14 +307,14 @@ pub async fn run(changes: usize, clients: usize) -> anyhow::Result<Figures> {
                 "change {i}: the refusal has no position: {c:#}"
             );
             ensure!(
-                c["generation"] == generation,
+                c["generation"] == running,
                 "an invalid change applied: {c:#}"
             );
             rejected += 1;
         }
         // Each change differs from the state before it, so each is a new generation.
         let n = i as u32 + 1;
-        match i % 9 {
+        match i % KINDS.len() {
             0 => state.limit = 5 + n,
             1 => state.check_interval = 0.02 + f64::from(n) / 1000.0,
             2 => state.vip += 1,
@@ -295,10 +334,14 @@ pub async fn run(changes: usize, clients: usize) -> anyhow::Result<Figures> {
         // A component change is a file of its own; the config is rewritten
         // anyway (the same text when only the component changed).
         write_config(&dir, how, &state.text(false))?;
-        generation += 1;
-        wait_config(&host, |c| c["generation"] == generation).await?;
+        wait_config(&host, |c| c["generation"] == running + 1).await?;
         latencies.push(written.elapsed());
+        let kind = KINDS[i % KINDS.len()];
+        let worst = slowest.entry(kind).or_default();
+        *worst = (*worst).max(written.elapsed());
     }
+    tokio::time::sleep(at_least.saturating_sub(started.elapsed())).await;
+    let elapsed = started.elapsed();
 
     stop.store(true, Ordering::Relaxed);
     let mut submitted = 0;
@@ -356,11 +399,38 @@ pub async fn run(changes: usize, clients: usize) -> anyhow::Result<Figures> {
         seen.len()
     );
     latencies.sort();
+    let mut slowest_by_kind: Vec<_> = slowest.into_iter().collect();
+    slowest_by_kind.sort_by_key(|(_, d)| std::cmp::Reverse(*d));
     Ok(Figures {
+        slowest_by_kind,
         applied: changes,
         rejected,
         latencies,
         submitted,
         events: produced,
+        elapsed,
     })
+}
+
+/// What the reload spares, for comparison: `rounds` restarts of a host on
+/// the soak's config, each from the stop of the old host to the new one
+/// answering `/health`, sorted.
+pub async fn restart_latencies(rounds: usize) -> anyhow::Result<Vec<Duration>> {
+    let work = tempfile::tempdir()?;
+    let component = work.path().join("router.wasm");
+    std::fs::write(&component, router_version(0))?;
+    let mut state = first_state(component);
+    let mut host = TestHost::start(&state.text(false)).await?;
+    let mut latencies = Vec::new();
+    for _ in 0..rounds {
+        state.limit += 1;
+        let written = Instant::now();
+        host = host.restart_with(Some(&state.text(false))).await?;
+        let (status, _) = host.health().await?;
+        ensure!(status == 200, "the restarted host is not healthy: {status}");
+        latencies.push(written.elapsed());
+    }
+    host.server.shutdown().await;
+    latencies.sort();
+    Ok(latencies)
 }
