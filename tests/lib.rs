@@ -295,6 +295,22 @@ name = "reporting"
 "#
 }
 
+/// The component at `path` with a custom section holding `n`: the same logic,
+/// another version (another content hash), as a new build of it would be.
+/// Custom sections may follow any section of a component.
+pub fn component_version(path: &str, n: u32) -> Vec<u8> {
+    let mut bytes = std::fs::read(path).unwrap_or_default();
+    let name = b"ixn-test-version";
+    let payload = n.to_le_bytes();
+    let size = 1 + name.len() + payload.len();
+    bytes.push(0);
+    bytes.push(size as u8);
+    bytes.push(name.len() as u8);
+    bytes.extend_from_slice(name);
+    bytes.extend_from_slice(&payload);
+    bytes
+}
+
 /// An e-mail submission with a subject.
 pub fn email(subject: &str) -> Json {
     serde_json::json!({

@@ -180,21 +180,6 @@ name = "file"
     }
 }
 
-/// `router.wasm` with a custom section holding `n`: the same logic, another
-/// version (custom sections may follow any section of a component).
-fn router_version(n: u32) -> Vec<u8> {
-    let mut bytes = std::fs::read(ixn_bp_artifacts::ROUTER).unwrap_or_default();
-    let name = b"ixn-soak";
-    let payload = n.to_le_bytes();
-    let size = 1 + name.len() + payload.len();
-    bytes.push(0);
-    bytes.push(size as u8);
-    bytes.push(name.len() as u8);
-    bytes.extend_from_slice(name);
-    bytes.extend_from_slice(&payload);
-    bytes
-}
-
 async fn get_config(host: &TestHost) -> anyhow::Result<Json> {
     Ok(host
         .client
@@ -263,7 +248,10 @@ pub async fn run_for(
 ) -> anyhow::Result<Figures> {
     let work = tempfile::tempdir()?;
     let component = work.path().join("router.wasm");
-    std::fs::write(&component, router_version(0))?;
+    std::fs::write(
+        &component,
+        crate::component_version(ixn_bp_artifacts::ROUTER, 0),
+    )?;
     let mut state = first_state(component.clone());
     let host = Arc::new(TestHost::start(&state.text(false)).await?);
     let dir = host.dir.path().to_path_buf();
@@ -325,7 +313,7 @@ pub async fn run_for(
             7 => {
                 // A build is put in place whole, as a deployer does.
                 let tmp = work.path().join("router.wasm.tmp");
-                std::fs::write(&tmp, router_version(n))?;
+                std::fs::write(&tmp, crate::component_version(ixn_bp_artifacts::ROUTER, n))?;
                 std::fs::rename(&tmp, &component)?;
             }
             _ => state.concurrency = 1 + (state.concurrency % 3),
@@ -418,7 +406,10 @@ pub async fn run_for(
 pub async fn restart_latencies(rounds: usize) -> anyhow::Result<Vec<Duration>> {
     let work = tempfile::tempdir()?;
     let component = work.path().join("router.wasm");
-    std::fs::write(&component, router_version(0))?;
+    std::fs::write(
+        &component,
+        crate::component_version(ixn_bp_artifacts::ROUTER, 0),
+    )?;
     let mut state = first_state(component);
     let mut host = TestHost::start(&state.text(false)).await?;
     let mut latencies = Vec::new();

@@ -17,6 +17,7 @@ use std::process::Command;
 const COMPONENTS: &[&str] = &[
     "classifier",
     "router",
+    "second-look",
     "hostile-trap",
     "hostile-endless",
     "hostile-membomb",

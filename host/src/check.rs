@@ -10,6 +10,7 @@
 
 use ixn_plugin_api::storage::OpenSettings;
 
+use crate::bp::strategy::Arm;
 use crate::config::Config;
 use crate::plugins::Registry;
 use crate::wasm::{BpComponent, WasmEngine};
@@ -67,12 +68,15 @@ fn components(config: &Config) -> Vec<String> {
     match WasmEngine::new(&config.wasm) {
         Ok(engine) => {
             for s in config.strategies.values() {
-                if let Err(e) = BpComponent::check(&engine, s) {
-                    problems.push(format!(
-                        "strategy `{}`: {}",
-                        s.name,
-                        first_line(&e.to_string())
-                    ));
+                for (arm, a) in crate::reload::components::arms(s) {
+                    if let Err(e) = BpComponent::check(&engine, &a) {
+                        let canary = if arm == Arm::Canary { " canary" } else { "" };
+                        problems.push(format!(
+                            "strategy `{}`{canary}: {}",
+                            s.name,
+                            first_line(&e.to_string())
+                        ));
+                    }
                 }
             }
         }

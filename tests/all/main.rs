@@ -1,6 +1,7 @@
 //! ixn's end-to-end tests: one binary, a module per area.
 
 mod api;
+mod canary;
 mod config_errors;
 mod crash_run;
 mod hostile_wasm;

@@ -104,6 +104,7 @@ fn wasm_vs_native(config: &Config) -> anyhow::Result<()> {
         name: strategy.name.clone(),
         component: ixn_bp_artifacts::CLASSIFIER.into(),
         config: strategy.config.clone(),
+        canary: None,
     };
     let cache = tempfile::tempdir()?;
     let env = Arc::new(HostEnv::new(config.lookup_tables.clone(), []));

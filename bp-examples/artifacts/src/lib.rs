@@ -22,6 +22,7 @@
 //! |-------------------|--------------------------|------------------------------|
 //! | `CLASSIFIER`      | sample step 1            | `business-process-with-init` |
 //! | `ROUTER`          | sample step 2            | `business-process`           |
+//! | `SECOND_LOOK`     | keeps once, then stops   | `business-process`           |
 //! | `HOSTILE_TRAP`    | traps on Subject `boom`  | `business-process`           |
 //! | `HOSTILE_ENDLESS` | loops on Subject `spin`  | `business-process`           |
 //! | `HOSTILE_MEMBOMB` | grows on Subject `grow`  | `business-process`           |

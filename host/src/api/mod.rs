@@ -18,6 +18,7 @@ use axum::routing::{get, post};
 use serde_json::{Value as Json, json};
 
 use crate::bp::scheduler::BpRuntime;
+use crate::bp::strategy::Arm;
 use crate::reload::{Outcome, ReloadHandle};
 use crate::server::Submitter;
 
@@ -49,6 +50,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/interactions/{id}", get(get_interaction))
         .route("/v1/queues", get(queues))
         .route("/v1/config", get(config))
+        .route("/v1/strategies", get(strategies))
         .route("/v1/admin/reload", post(reload))
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such endpoint".into()) })
         .method_not_allowed_fallback(|| async {
@@ -194,9 +196,55 @@ async fn config(State(s): State<ApiState>) -> axum::Json<Json> {
         "hash": snapshot.config.hash,
         "applied_at": snapshot.applied_at,
         "source": snapshot.config.source.display().to_string(),
-        "components": snapshot.components.iter().map(|(name, c)| (name.clone(), json!(c.version()))).collect::<serde_json::Map<_, _>>(),
+        "components": snapshot.components.iter().map(|(name, s)| (name.clone(), json!(s.primary.version()))).collect::<serde_json::Map<_, _>>(),
+        "canaries": snapshot.components.iter().filter_map(|(name, s)| {
+            let c = s.canary.as_ref()?;
+            Some((name.clone(), json!({"version": c.component.version(), "percent": c.percent})))
+        }).collect::<serde_json::Map<_, _>>(),
         "last_rejected": s.reloads.last_rejected(),
     }))
+}
+
+/// `GET /v1/strategies`: per strategy, every component version that serves
+/// it now (its arm and share) or made calls since the host started (a
+/// version rolled back or replaced keeps its figures, `arm` null), each with
+/// its calls, errors, traps and call latency.
+async fn strategies(State(s): State<ApiState>) -> axum::Json<Json> {
+    let snapshot = s.runtime.snapshot();
+    let mut out = serde_json::Map::new();
+    for (name, strategy) in &snapshot.components {
+        let canary_share = strategy.canary.as_ref().map_or(0.0, |c| c.percent);
+        let mut versions = Vec::new();
+        let mut listed = Vec::new();
+        for (arm, share) in [
+            (Arm::Primary, 100.0 - canary_share),
+            (Arm::Canary, canary_share),
+        ] {
+            if let Some(c) = strategy.arm(arm) {
+                let figures = s.runtime.call_stats(name, c.version()).figures();
+                versions.push(json!({
+                    "version": c.version(),
+                    "arm": arm,
+                    "percent": share,
+                    "component": c.strategy().component.display().to_string(),
+                    "calls": figures,
+                }));
+                listed.push(c.version().to_string());
+            }
+        }
+        for ((strategy_name, version), stats) in s.runtime.all_call_stats() {
+            if strategy_name == *name && !listed.contains(&version) {
+                versions.push(json!({
+                    "version": version,
+                    "arm": null,
+                    "percent": 0.0,
+                    "calls": stats.figures(),
+                }));
+            }
+        }
+        out.insert(name.clone(), json!({ "versions": versions }));
+    }
+    axum::Json(json!({ "generation": snapshot.generation, "strategies": out }))
 }
 
 /// `POST /v1/admin/reload`: reads the config file again and applies what

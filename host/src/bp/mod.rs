@@ -5,3 +5,4 @@ pub mod condition;
 pub mod decision;
 pub mod scheduler;
 pub mod snapshot;
+pub mod strategy;

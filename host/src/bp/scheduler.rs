@@ -8,7 +8,7 @@
 //! something is placed in its queue, whichever comes first. A batch whose
 //! decisions cannot be applied stays leased and comes back when the lease expires.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -21,12 +21,13 @@ use tokio_util::task::TaskTracker;
 
 use super::decision::{self, Planned, Site};
 use super::snapshot::Snapshot;
+use super::strategy::{Arm, CallStats, Strategy};
 use crate::config::{Config, View, diff};
 use crate::events::{Endpoint, Event, EventBus, EventKind};
 use crate::storage::Storage;
 use crate::time::now_ms;
+use crate::wasm::HostEnv;
 use crate::wasm::bindings::ViewContext;
-use crate::wasm::{BpComponent, HostEnv};
 
 /// Counters of one view.
 #[derive(Debug, Default)]
@@ -39,6 +40,42 @@ pub struct ViewStats {
     pub failed: AtomicU64,
     /// Decisions dropped because the lease was lost meanwhile.
     pub lease_lost: AtomicU64,
+}
+
+/// Where a batch's decisions are made: one site per arm of its strategy.
+#[derive(Clone, Copy)]
+struct Sites<'a> {
+    primary: &'a Site<'a>,
+    canary: Option<&'a Site<'a>>,
+}
+
+impl<'a> Sites<'a> {
+    /// The site of `arm` (the primary's when the strategy has no canary).
+    fn of(&self, arm: Arm) -> &'a Site<'a> {
+        match arm {
+            Arm::Canary => self.canary.unwrap_or(self.primary),
+            Arm::Primary => self.primary,
+        }
+    }
+
+    /// The arm that serves interaction `id` in this view.
+    fn arm_for(&self, strategy: &Strategy, id: &str) -> Arm {
+        strategy.pick(self.primary.view, id)
+    }
+}
+
+/// The site of `view`'s decisions made by component `version`.
+fn site<'a>(view: &'a View, error_queue: &'a str, owner: &'a str, version: &'a str) -> Site<'a> {
+    Site {
+        business_process: &view.business_process,
+        queue: &view.queue,
+        view: &view.name,
+        strategy: &view.strategy,
+        component_version: version,
+        error_queue,
+        check_interval: view.check_interval,
+        owner,
+    }
 }
 
 /// What the pullers share.
@@ -55,6 +92,9 @@ pub struct BpRuntime {
     wakers: RwLock<HashMap<String, Arc<Notify>>>,
     /// Per view name; kept across reloads, so counters survive a change.
     stats: RwLock<HashMap<String, Arc<ViewStats>>>,
+    /// Per strategy and component version; kept while the host runs, so a
+    /// version rolled back still shows what its calls did.
+    calls: RwLock<BTreeMap<(String, String), Arc<CallStats>>>,
     /// The views whose pullers run, with the definition they run.
     running: Mutex<HashMap<String, RunningView>>,
     /// The host's stop: no more claims, and calls not started are released.
@@ -89,6 +129,7 @@ impl BpRuntime {
             env,
             wakers: RwLock::default(),
             stats: RwLock::default(),
+            calls: RwLock::default(),
             running: Mutex::default(),
             stop,
             tracker,
@@ -139,6 +180,24 @@ impl BpRuntime {
         }
         let mut stats = self.stats.write().unwrap_or_else(|p| p.into_inner());
         stats.entry(view.to_string()).or_default().clone()
+    }
+
+    /// What the calls of `strategy`'s component `version` did.
+    pub fn call_stats(&self, strategy: &str, version: &str) -> Arc<CallStats> {
+        let key = (strategy.to_string(), version.to_string());
+        if let Some(s) = self.calls.read().ok().and_then(|c| c.get(&key).cloned()) {
+            return s;
+        }
+        let mut calls = self.calls.write().unwrap_or_else(|p| p.into_inner());
+        calls.entry(key).or_default().clone()
+    }
+
+    /// Every component version that made a call, by strategy and version.
+    pub fn all_call_stats(&self) -> Vec<((String, String), Arc<CallStats>)> {
+        self.calls
+            .read()
+            .map(|c| c.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
     }
 
     /// Starts every enabled view's pullers, the lease sweeper and the queue-depth refresher.
@@ -203,7 +262,7 @@ impl BpRuntime {
             let claimed_at = std::time::Instant::now();
             // One snapshot per batch: the batch runs on one generation.
             let snapshot = self.snapshot();
-            let Some(component) = snapshot.components.get(&view.strategy).cloned() else {
+            let Some(strategy) = snapshot.components.get(&view.strategy).cloned() else {
                 // Config validation makes this unreachable; say so rather than spin.
                 tracing::error!(view = %view.name, strategy = %view.strategy, "View's strategy is not loaded; the view waits for a reload.");
                 tokio::select! {
@@ -238,17 +297,16 @@ impl BpRuntime {
                     stats
                         .claimed
                         .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    let site = Site {
-                        business_process: &view.business_process,
-                        queue: &view.queue,
-                        view: &view.name,
-                        strategy: &view.strategy,
-                        component_version: component.version(),
-                        error_queue: &error_queue,
-                        check_interval: view.check_interval,
-                        owner: &owner,
+                    let primary = site(&view, &error_queue, &owner, strategy.primary.version());
+                    let canary = strategy
+                        .canary
+                        .as_ref()
+                        .map(|c| site(&view, &error_queue, &owner, c.component.version()));
+                    let sites = Sites {
+                        primary: &primary,
+                        canary: canary.as_ref(),
                     };
-                    self.process(&snapshot, &component, batch, &site, &stats, claimed_at)
+                    self.process(&snapshot, &strategy, batch, sites, &stats, claimed_at)
                         .await;
                     false
                 }
@@ -272,27 +330,37 @@ impl BpRuntime {
     async fn process(
         &self,
         snapshot: &Snapshot,
-        component: &Arc<BpComponent>,
+        strategy: &Strategy,
         batch: Vec<Interaction>,
-        site: &Site<'_>,
+        sites: Sites<'_>,
         stats: &ViewStats,
         claimed_at: std::time::Instant,
     ) {
         let config = &snapshot.config;
         let now = now_ms();
+        let arms: Vec<Arm> = batch
+            .iter()
+            .map(|ix| sites.arm_for(strategy, &ix.id))
+            .collect();
         let taken: Vec<Event> = batch
             .iter()
-            .flat_map(|ix| decision::taken_events(&self.bus, ix, site, now))
+            .zip(&arms)
+            .flat_map(|(ix, arm)| decision::taken_events(&self.bus, ix, sites.of(*arm), now))
             .collect();
         self.bus.emit_for(snapshot.generation, taken);
 
         let context = ViewContext {
-            business_process: site.business_process.to_string(),
-            queue: site.queue.to_string(),
-            view: site.view.to_string(),
+            business_process: sites.primary.business_process.to_string(),
+            queue: sites.primary.queue.to_string(),
+            view: sites.primary.view.to_string(),
             now,
         };
-        let c = component.clone();
+        let calls = |arm: Arm| {
+            strategy
+                .arm(arm)
+                .map(|c| (c.clone(), self.call_stats(c.name(), c.version())))
+        };
+        let (primary, canary) = (calls(Arm::Primary), calls(Arm::Canary));
         // Stop starting calls while the batch's leases still have room for one
         // more call to time out and the batch to be applied: what is not handled
         // by then is released, not left to expire and be taken twice (a batch of
@@ -304,12 +372,23 @@ impl BpRuntime {
         // A host that is stopping starts no more calls either: what is not yet
         // handled goes back to its queue at once.
         let stopping = self.stop.clone();
+        let picks = arms.clone();
         let (batch, results) = match tokio::task::spawn_blocking(move || {
             let results: Vec<_> = batch
                 .iter()
-                .map(|ix| {
-                    (std::time::Instant::now() < deadline && !stopping.is_cancelled())
-                        .then(|| c.handle(&decision::to_bp_interaction(ix), &context))
+                .zip(picks)
+                .map(|(ix, arm)| {
+                    let (c, calls) = match arm {
+                        Arm::Canary => canary.as_ref(),
+                        Arm::Primary => None,
+                    }
+                    .or(primary.as_ref())?;
+                    (std::time::Instant::now() < deadline && !stopping.is_cancelled()).then(|| {
+                        let started = std::time::Instant::now();
+                        let result = c.handle(&decision::to_bp_interaction(ix), &context);
+                        calls.record(started.elapsed(), &result);
+                        result
+                    })
                 })
                 .collect();
             (batch, results)
@@ -319,41 +398,41 @@ impl BpRuntime {
             Ok(r) => r,
             Err(e) => {
                 // The batch stays leased and comes back when the lease expires.
-                tracing::error!(view = site.view, error = %e, "Strategy batch did not complete.");
+                tracing::error!(view = sites.primary.view, error = %e, "Strategy batch did not complete.");
                 return;
             }
         };
 
         let now = now_ms();
         let custom_fields = &config.custom_fields;
-        let planned: Vec<Planned> = batch
+        let planned: Vec<(&Interaction, Planned, Arm)> = batch
             .iter()
             .zip(results)
-            .map(|(ix, result)| match result {
-                None if self.stop.is_cancelled() => decision::plan_release(&self.bus, ix, site, now, "shutdown"),
-                None => decision::plan_release(&self.bus, ix, site, now, "lease-deadline"),
-                Some(Ok(d)) => {
-                    let p = decision::plan_decision(&self.bus, ix, d, site, |q| config.process_of(q).is_some(), custom_fields, now);
-                    if p.failure {
-                        stats.failed.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(interaction = %ix.id, view = site.view, strategy = site.strategy, "Decision refused; interaction sent to the error queue.");
+            .zip(arms)
+            .map(|((ix, result), arm)| {
+                let site = sites.of(arm);
+                let p = match result {
+                    None if self.stop.is_cancelled() => decision::plan_release(&self.bus, ix, site, now, "shutdown"),
+                    None => decision::plan_release(&self.bus, ix, site, now, "lease-deadline"),
+                    Some(Ok(d)) => {
+                        let p = decision::plan_decision(&self.bus, ix, d, site, |q| config.process_of(q).is_some(), custom_fields, now);
+                        if p.failure {
+                            stats.failed.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(interaction = %ix.id, view = site.view, strategy = site.strategy, "Decision refused; interaction sent to the error queue.");
+                        }
+                        p
                     }
-                    p
-                }
-                Some(Err(e)) => {
-                    stats.failed.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(interaction = %ix.id, view = site.view, strategy = site.strategy, error = %e, "Strategy failed; interaction sent to the error queue.");
-                    decision::plan_failure(&self.bus, ix, &e, site, now)
-                }
+                    Some(Err(e)) => {
+                        stats.failed.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(interaction = %ix.id, view = site.view, strategy = site.strategy, error = %e, "Strategy failed; interaction sent to the error queue.");
+                        decision::plan_failure(&self.bus, ix, &e, site, now)
+                    }
+                };
+                (ix, p, arm)
             })
             .collect();
-        self.apply_planned(
-            batch.iter().zip(planned).collect(),
-            site,
-            stats,
-            snapshot.generation,
-        )
-        .await;
+        self.apply_planned(planned, sites, stats, snapshot.generation)
+            .await;
     }
 
     /// Applies a batch's planned decisions in one storage call. A record the
@@ -363,8 +442,8 @@ impl BpRuntime {
     /// leased to be claimed and refused again.
     async fn apply_planned(
         &self,
-        mut round: Vec<(&Interaction, Planned)>,
-        site: &Site<'_>,
+        mut round: Vec<(&Interaction, Planned, Arm)>,
+        sites: Sites<'_>,
         stats: &ViewStats,
         generation: u64,
     ) {
@@ -374,7 +453,8 @@ impl BpRuntime {
             if round.is_empty() {
                 return;
             }
-            let records: Vec<_> = round.iter().map(|(_, p)| p.record.clone()).collect();
+            let site = sites.primary;
+            let records: Vec<_> = round.iter().map(|(_, p, _)| p.record.clone()).collect();
             let outcomes = match self.storage.apply(records).await {
                 Ok(outcomes) if outcomes.len() == round.len() => outcomes,
                 Ok(outcomes) => {
@@ -394,7 +474,7 @@ impl BpRuntime {
             let mut events = Vec::new();
             let mut wake: Vec<String> = Vec::new();
             let mut refused = Vec::new();
-            for ((ix, p), outcome) in round.into_iter().zip(outcomes) {
+            for ((ix, p, arm), outcome) in round.into_iter().zip(outcomes) {
                 match outcome {
                     ApplyOutcome::Applied => {
                         stats.decided.fetch_add(1, Ordering::Relaxed);
@@ -415,12 +495,18 @@ impl BpRuntime {
                         let next = if attempt == 0 {
                             stats.failed.fetch_add(1, Ordering::Relaxed);
                             tracing::warn!(interaction = %ix.id, view = site.view, reason = %why, "Storage refused a decision; interaction sent to the error queue.");
-                            decision::plan_failure(&self.bus, ix, &reason, site, now)
+                            decision::plan_failure(&self.bus, ix, &reason, sites.of(arm), now)
                         } else {
                             tracing::warn!(interaction = %ix.id, view = site.view, reason = %why, "Storage refused the error data too; the interaction goes to the error queue without it.");
-                            decision::plan_failure_without_data(&self.bus, ix, &reason, site, now)
+                            decision::plan_failure_without_data(
+                                &self.bus,
+                                ix,
+                                &reason,
+                                sites.of(arm),
+                                now,
+                            )
                         };
-                        refused.push((ix, next));
+                        refused.push((ix, next, arm));
                     }
                 }
             }
@@ -430,8 +516,8 @@ impl BpRuntime {
             }
             round = refused;
         }
-        for (ix, _) in round {
-            tracing::error!(interaction = %ix.id, view = site.view, "Storage refused even a bare move to the error queue; the interaction comes back when its lease expires.");
+        for (ix, _, _) in round {
+            tracing::error!(interaction = %ix.id, view = sites.primary.view, "Storage refused even a bare move to the error queue; the interaction comes back when its lease expires.");
         }
     }
 

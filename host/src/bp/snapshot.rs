@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::strategy::Strategy;
 use crate::config::Config;
-use crate::wasm::BpComponent;
 
 /// One applied config.
 pub struct Snapshot {
@@ -18,7 +18,7 @@ pub struct Snapshot {
     /// The config.
     pub config: Arc<Config>,
     /// Loaded components by strategy name.
-    pub components: BTreeMap<String, Arc<BpComponent>>,
+    pub components: BTreeMap<String, Strategy>,
     /// When it was applied, ms since the epoch.
     pub applied_at: i64,
 }

@@ -167,6 +167,7 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
             fields([
                 ("component", a.component != b.component),
                 ("config", a.config != b.config),
+                ("canary", a.canary != b.canary),
             ])
         },
     );

@@ -130,6 +130,38 @@ pub struct StrategyConfig {
     pub component: PathBuf,
     /// Its `config` table as strings.
     pub config: Vec<(String, String)>,
+    /// A second component that gets a share of the interactions.
+    pub canary: Option<CanaryConfig>,
+}
+
+/// `[strategy.NAME] canary`, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CanaryConfig {
+    /// Absolute path of the canary's `.wasm`.
+    pub component: PathBuf,
+    /// Share of the interactions, 0 to 100.
+    pub percent: f64,
+}
+
+impl StrategyConfig {
+    /// What the primary component is loaded for: the strategy without its canary.
+    pub fn primary(&self) -> StrategyConfig {
+        StrategyConfig {
+            canary: None,
+            ..self.clone()
+        }
+    }
+
+    /// What the canary component is loaded for: the strategy's name and
+    /// `config` with the canary's file.
+    pub fn canary_arm(&self) -> Option<StrategyConfig> {
+        let canary = self.canary.as_ref()?;
+        Some(StrategyConfig {
+            component: canary.component.clone(),
+            canary: None,
+            ..self.clone()
+        })
+    }
 }
 
 /// A business process with its queues.
@@ -685,12 +717,33 @@ fn validate(
                 format!("strategy `{name}`: component is empty"),
             );
         }
+        let canary = spec.canary.as_ref().map(|c| {
+            let at = c.span().start;
+            let c = c.get_ref();
+            if c.component.trim().is_empty() {
+                p.at(at, format!("strategy `{name}`: canary component is empty"));
+            }
+            if !(0.0..=100.0).contains(&c.percent) {
+                p.at(
+                    at,
+                    format!(
+                        "strategy `{name}`: canary percent must be 0 to 100, not {}",
+                        c.percent
+                    ),
+                );
+            }
+            CanaryConfig {
+                component: base.join(expand(&c.component, &data_dir)),
+                percent: c.percent,
+            }
+        });
         strategies.insert(
             name.clone(),
             StrategyConfig {
                 name: name.clone(),
                 component: base.join(expand(&spec.component, &data_dir)),
                 config: settings_strings(&spec.config, &data_dir),
+                canary,
             },
         );
     }

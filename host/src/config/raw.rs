@@ -150,6 +150,22 @@ pub struct StrategySection {
     /// Handed to the component's `init` and readable with `config-get`.
     #[serde(default)]
     pub config: BTreeMap<String, toml::Value>,
+    /// A second version that gets a share of the interactions:
+    /// `canary = { component = "router-v2.wasm", percent = 10 }`. Remove the
+    /// line to roll back.
+    pub canary: Option<Spanned<CanarySection>>,
+}
+
+/// `[strategy.NAME] canary`: a second component and its share.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CanarySection {
+    /// The canary's component file (`.wasm`), relative to this file. It gets
+    /// the strategy's `config` table too.
+    pub component: String,
+    /// Share of the interactions each view of the strategy hands to the
+    /// canary, 0 to 100 (fractions allowed).
+    pub percent: f64,
 }
 
 /// `[[business-process]]`

@@ -233,7 +233,7 @@ const MAX_UNSETTLED_READS: usize = 10;
 struct Built {
     config: Arc<Config>,
     engine: Arc<WasmEngine>,
-    components: BTreeMap<String, Arc<crate::wasm::BpComponent>>,
+    components: BTreeMap<String, crate::bp::strategy::Strategy>,
     changes: Vec<Change>,
     opened: Vec<OpenedLogger>,
     listener: Option<tokio::net::TcpListener>,
