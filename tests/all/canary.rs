@@ -166,6 +166,12 @@ async fn a_canary_gets_its_share_pinned_and_rolls_back_without_losing_a_call() {
         assert_eq!(&versions[0].0, expected, "{id}: not its bucket's version");
         on_canary += u64::from(versions[0].0 == h1);
     }
+    // The version that decided is stored on the interaction too.
+    for id in ids.iter().take(200) {
+        let (status, ix) = host.get(id).await.expect("GET interaction");
+        assert_eq!(status, 200, "{ix}");
+        assert_eq!(ix["component_version"], made[id][1].0.as_str(), "{ix:#}");
+    }
     println!("10 % canary: {on_canary} of {INTERACTIONS} interactions");
     assert!(
         (800..=1_200).contains(&on_canary),

@@ -223,6 +223,7 @@ fn sqlite_storage_so_round_trip() {
                     value: Value::Boolean(true),
                 }],
                 remove_properties: vec!["Subject".into()],
+                component_version: None,
                 now: now + 1,
             },
             DecisionRecord {
@@ -231,6 +232,7 @@ fn sqlite_storage_so_round_trip() {
                 outcome: Outcome::Stop("done".into()),
                 set_properties: Vec::new(),
                 remove_properties: Vec::new(),
+                component_version: Some("v-test".into()),
                 now: now + 1,
             },
             // Not claimed by this owner: changes nothing.
@@ -240,6 +242,7 @@ fn sqlite_storage_so_round_trip() {
                 outcome: Outcome::Stop("not mine".into()),
                 set_properties: Vec::new(),
                 remove_properties: Vec::new(),
+                component_version: Some("not mine".into()),
                 now: now + 1,
             },
         ])
@@ -264,10 +267,20 @@ fn sqlite_storage_so_round_trip() {
     );
     assert_eq!(property(&moved.properties, "Subject"), None);
     assert_eq!(property(&moved.properties, "Amount"), Some(&Value::Int(30)));
+    assert_eq!(
+        moved.component_version, None,
+        "no version given, none stored"
+    );
     let stopped = storage.get("it-1").expect("get it-1").expect("it-1 exists");
     assert_eq!(
         (stopped.stopped_at, stopped.stop_reason.as_deref()),
         (Some(now + 1), Some("done"))
+    );
+    assert_eq!(stopped.component_version.as_deref(), Some("v-test"));
+    let not_mine = storage.get("it-2").expect("get it-2").expect("it-2 exists");
+    assert_eq!(
+        not_mine.component_version, None,
+        "a lost lease stores nothing"
     );
     assert_eq!(storage.get("no-such-id").expect("get a missing id"), None);
 

@@ -295,6 +295,7 @@ pub fn interaction_json(ix: &Interaction) -> Json {
         "delivered_at": ix.delivered_at, "assigned_to": ix.assigned_to, "workbin": ix.workbin,
         "scheduled_at": ix.scheduled_at, "lease_owner": ix.lease_owner, "lease_until": ix.lease_until,
         "lease_expiries": ix.lease_expiries, "stopped_at": ix.stopped_at, "stop_reason": ix.stop_reason,
+        "component_version": ix.component_version,
         "properties": props,
     })
 }

@@ -164,6 +164,7 @@ pub fn plan_decision(
         outcome,
         set_properties: set,
         remove_properties: decision.remove_properties,
+        component_version: Some(site.component_version.to_string()),
         now,
     };
     let events = outcome_events(bus, ix, &record, site, Cause::Decided);
@@ -189,6 +190,7 @@ pub fn plan_release(
         outcome: Outcome::Release(None),
         set_properties: Vec::new(),
         remove_properties: Vec::new(),
+        component_version: None,
         now,
     };
     let events = outcome_events(bus, ix, &record, site, Cause::NotCalled(reason));
@@ -254,6 +256,7 @@ fn error_move(
         outcome: Outcome::MoveToQueue(site.error_queue.to_string()),
         set_properties,
         remove_properties: Vec::new(),
+        component_version: Some(site.component_version.to_string()),
         now,
     };
     let events = outcome_events(bus, ix, &record, site, Cause::Failed(reason));

@@ -60,6 +60,7 @@ wit_record! { "interaction" pub struct Interaction {
     pub lease_expiries: u32,
     pub stopped_at: Option<i64>,
     pub stop_reason: Option<String>,
+    pub component_version: Option<String>,
     pub properties: Vec<Property>,
 } }
 
@@ -210,6 +211,7 @@ wit_record! { "decision-record" pub struct DecisionRecord {
     pub outcome: Outcome,
     pub set_properties: Vec<Property>,
     pub remove_properties: Vec<String>,
+    pub component_version: Option<String>,
     pub now: i64,
 } }
 

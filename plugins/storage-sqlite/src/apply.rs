@@ -98,6 +98,9 @@ impl Store {
             }
         }
         update.push(", \"lease_owner\" = NULL, \"lease_until\" = NULL");
+        if let Some(version) = rec.component_version {
+            update.push(", \"component_version\" = ").param(version);
+        }
 
         // The blob is only read and rewritten when attached data changes.
         if !rec.set_properties.is_empty() || !rec.remove_properties.is_empty() {

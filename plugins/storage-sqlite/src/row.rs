@@ -63,6 +63,7 @@ pub(crate) fn interaction(row: &SqliteRow, schema: &Schema) -> Result<Interactio
         lease_expiries,
         stopped_at: get(row, "stopped_at", &id)?,
         stop_reason: get(row, "stop_reason", &id)?,
+        component_version: get(row, "component_version", &id)?,
         properties: properties::merge(blob, columns),
         id,
     })

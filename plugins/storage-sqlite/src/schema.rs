@@ -39,8 +39,13 @@ pub(crate) const STANDARD_COLUMNS: &[(&str, &str)] = &[
     ("lease_expiries", "INTEGER NOT NULL DEFAULT 0"),
     ("stopped_at", "INTEGER"),
     ("stop_reason", "TEXT"),
+    ("component_version", "TEXT"),
     ("flexible_properties", "BLOB"),
 ];
+
+/// Standard columns a table created by an earlier version lacks, added at
+/// `open` (each nullable): the version of the component that decided last.
+const ADDED_LATER: &[&str] = &["component_version"];
 
 /// The column holding attached data that has no custom-field column.
 pub(crate) const BLOB_COLUMN: &str = "flexible_properties";
@@ -218,6 +223,21 @@ pub(crate) async fn migrate(
         );
         execute(conn, ddl, "create table `interactions`").await?;
     } else {
+        // Standard columns added since the table was first created: nullable,
+        // so adding them to a table that holds rows is all the migration.
+        for (name, decl) in STANDARD_COLUMNS
+            .iter()
+            .filter(|(n, _)| ADDED_LATER.contains(n) && !existing.contains_key(*n))
+        {
+            let ddl = format!(
+                "ALTER TABLE {} ADD COLUMN {} {decl}",
+                quote(TABLE),
+                quote(name)
+            );
+            execute(conn, ddl, format!("add standard column `{name}`")).await?;
+            tracing::info!(column = %name, "sqlite storage: added standard column");
+        }
+        let existing = table_columns(conn).await?;
         if let Some((missing, _)) = STANDARD_COLUMNS
             .iter()
             .find(|(n, _)| !existing.contains_key(*n))

@@ -42,6 +42,7 @@ fn submit_claim_apply_through_the_plugin_table() {
         outcome: Outcome::MoveToQueue("done".into()),
         set_properties: vec![prop("Handled", Value::Boolean(true))],
         remove_properties: vec!["Category".into()],
+        component_version: None,
         now: 3000,
     };
     assert_eq!(

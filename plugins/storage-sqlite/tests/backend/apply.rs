@@ -13,6 +13,7 @@ fn record(id: &str, owner: &str, outcome: Outcome, now: i64) -> DecisionRecord {
         outcome,
         set_properties: vec![],
         remove_properties: vec![],
+        component_version: None,
         now,
     }
 }

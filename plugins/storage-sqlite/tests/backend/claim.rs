@@ -67,6 +67,7 @@ fn matching(b: &SqliteBackend, nodes: Vec<ExprNode>, root: u32) -> Vec<String> {
             outcome: Outcome::Release(None),
             set_properties: vec![],
             remove_properties: vec![],
+            component_version: None,
             now: 61_000,
         })
         .collect();
@@ -303,6 +304,7 @@ fn claim_respects_queue_state_schedule_and_limit() {
         outcome,
         set_properties: vec![],
         remove_properties: vec![],
+        component_version: None,
         now: 2000,
     };
     assert_eq!(
@@ -364,6 +366,7 @@ fn lease_expiry_puts_interactions_back() {
         outcome: Outcome::Stop("done".into()),
         set_properties: vec![],
         remove_properties: vec![],
+        component_version: None,
         now: 3000,
     };
     assert_eq!(b.apply(vec![late]).unwrap(), [ApplyOutcome::LeaseLost]);
@@ -392,6 +395,7 @@ fn counts_per_queue_and_state() {
         outcome: Outcome::Stop("finished".into()),
         set_properties: vec![prop("Done", Value::Boolean(true))],
         remove_properties: vec![],
+        component_version: None,
         now: 3000,
     };
     assert_eq!(b.apply(vec![stop]).unwrap(), [ApplyOutcome::Applied]);

@@ -105,3 +105,20 @@ pub fn claim_req(queue: &str, owner: &str, limit: u32, now: i64) -> ClaimRequest
 pub fn ids(v: &[ixn_plugin_api::storage::Interaction]) -> Vec<String> {
     v.iter().map(|i| i.id.clone()).collect()
 }
+
+/// Runs SQL on a connection of its own, as an operator would from outside.
+pub fn outside(db: &Db, sql: &'static str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::ConnectOptions;
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(db.path())
+            .connect()
+            .await
+            .unwrap();
+        sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+    });
+}

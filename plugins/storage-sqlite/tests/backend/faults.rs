@@ -8,23 +8,6 @@ use ixn_storage_sqlite::SqliteBackend;
 
 use crate::common::*;
 
-/// Runs SQL on a connection of its own, as an operator would from outside.
-fn outside(db: &Db, sql: &'static str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        use sqlx::ConnectOptions;
-        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(db.path())
-            .connect()
-            .await
-            .unwrap();
-        sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
-    });
-}
-
 fn big_ix(n: usize) -> ixn_plugin_api::storage::NewInteraction {
     let mut ix = new_ix(&format!("big-{n:05}"), "in");
     ix.properties = vec![str_prop("Body", &"x".repeat(4000))];
@@ -81,6 +64,7 @@ fn a_full_database_is_retriable_and_work_resumes_when_there_is_room() {
             outcome: Outcome::Stop("done".into()),
             set_properties: vec![],
             remove_properties: vec![],
+            component_version: None,
             now: 3000,
         })
         .collect();
@@ -146,6 +130,7 @@ fn stopped_counts_are_kept_per_queue() {
         outcome: Outcome::Stop("done".into()),
         set_properties: vec![],
         remove_properties: vec![],
+        component_version: None,
         now: 3000,
     };
     b.apply(claimed.iter().map(|i| stop(&i.id)).collect())

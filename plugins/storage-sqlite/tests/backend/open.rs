@@ -110,3 +110,37 @@ fn a_held_write_lock_is_retriable() {
         .unwrap();
     b.submit(vec![new_ix("a", "q")]).unwrap();
 }
+
+/// A table created before `component_version` existed gains the column at
+/// `open`, its rows kept; decisions store their version in it from then on.
+#[test]
+fn a_table_from_an_earlier_version_gains_the_component_version_column() {
+    let db = Db::new();
+    let b = db.open();
+    b.submit(vec![new_ix("old", "in")]).unwrap();
+    drop(b);
+    outside(
+        &db,
+        "ALTER TABLE interactions DROP COLUMN component_version",
+    );
+
+    let b = db.open();
+    let before = b.get("old".into()).unwrap().expect("the row stays");
+    assert_eq!(before.component_version, None);
+    let claimed = b.claim(claim_req("in", "bp", 10, 1000)).unwrap();
+    assert_eq!(ids(&claimed), ["old"]);
+    let applied = b
+        .apply(vec![ixn_plugin_api::storage::DecisionRecord {
+            id: "old".into(),
+            owner: "bp".into(),
+            outcome: ixn_plugin_api::storage::Outcome::Stop("done".into()),
+            set_properties: vec![],
+            remove_properties: vec![],
+            component_version: Some("v9".into()),
+            now: 1001,
+        }])
+        .unwrap();
+    assert_eq!(applied, [ixn_plugin_api::storage::ApplyOutcome::Applied]);
+    let after = b.get("old".into()).unwrap().expect("the row stays");
+    assert_eq!(after.component_version.as_deref(), Some("v9"));
+}
