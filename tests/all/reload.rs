@@ -584,6 +584,60 @@ async fn ixn_serve_reloads_the_shipped_config() {
     let c = get("/v1/config").await;
     assert_eq!(c["generation"], 2, "{c:#}");
     assert!(!c["last_rejected"].is_null(), "{c:#}");
+
+    // `[server] listen` moves live: a port in use is refused, a free one is
+    // taken and the old one closed.
+    let post_reload = |base: String| {
+        let client = client.clone();
+        async move {
+            let r = client
+                .post(format!("{base}/v1/admin/reload"))
+                .send()
+                .await
+                .expect("POST /v1/admin/reload");
+            (r.status().as_u16(), r.json::<Json>().await.expect("JSON"))
+        }
+    };
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let busy = taken.local_addr().expect("addr");
+    let to = |addr: std::net::SocketAddr| {
+        added.replace("listen = \"127.0.0.1:0\"", &format!("listen = \"{addr}\""))
+    };
+    std::fs::write(dir.path().join("ixn.toml"), to(busy)).expect("write");
+    let (status, answer) = post_reload(serve.base.clone()).await;
+    assert_eq!(status, 422, "{answer:#}");
+    assert!(
+        answer["rejected"]["errors"]
+            .to_string()
+            .contains("cannot bind"),
+        "{answer:#}"
+    );
+    let free = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr")
+    };
+    std::fs::write(dir.path().join("ixn.toml"), to(free)).expect("write");
+    let (status, answer) = post_reload(serve.base.clone()).await;
+    assert_eq!(status, 200, "{answer:#}");
+    let moved: Json = client
+        .get(format!("http://{free}/v1/config"))
+        .send()
+        .await
+        .expect("the new address answers")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(moved["generation"], answer["generation"], "{moved:#}");
+    // A new connection: one kept alive from before may finish its requests.
+    assert!(
+        reqwest::Client::new()
+            .get(format!("{}/health", serve.base))
+            .send()
+            .await
+            .is_err(),
+        "the old address still answers"
+    );
+    drop(taken);
 }
 
 /// Acceptance soak, bounded: 100 changes of every live kind by the three
