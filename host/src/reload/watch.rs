@@ -28,7 +28,13 @@ const MAX_DELAY: Duration = Duration::from_secs(1);
 /// The files a reload reads: the config and what it names.
 pub fn files_of(config: &Config) -> Vec<PathBuf> {
     let mut files = vec![config.source.clone()];
-    files.extend(config.strategies.values().map(|s| s.component.clone()));
+    for s in config.strategies.values() {
+        files.extend(
+            super::components::arms(s)
+                .into_iter()
+                .map(|(_, a)| a.component),
+        );
+    }
     let plugins =
         std::iter::once(&config.storage).chain(config.event_loggers.iter().map(|l| &l.sink));
     files.extend(plugins.filter_map(|p| match p {
@@ -151,5 +157,46 @@ async fn debounce(
         if requests.send(request).await.is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn the_files_of_a_config_include_every_component_it_runs() {
+        let text = r#"
+[server]
+[storage]
+plugin = "sqlite"
+[storage.settings]
+path = "x.db"
+[strategy.s]
+component = "s.wasm"
+canary = { component = "s-next.wasm", percent = 5 }
+[[business-process]]
+name = "bp"
+entry-queue = "bp.In"
+error-queue = "bp.Error"
+  [[business-process.queue]]
+  name = "bp.In"
+    [[business-process.queue.view]]
+    name = "work"
+    strategy = "s"
+  [[business-process.queue]]
+  name = "bp.Error"
+"#;
+        let config = Config::parse(Path::new("/c/ixn.toml"), text).expect("a valid config");
+        assert_eq!(
+            files_of(&config),
+            [
+                PathBuf::from("/c/ixn.toml"),
+                PathBuf::from("/c/s.wasm"),
+                PathBuf::from("/c/s-next.wasm"),
+            ]
+        );
     }
 }
