@@ -10,9 +10,9 @@
 
 use ixn_plugin_api::storage::OpenSettings;
 
-use crate::bp::strategy::Arm;
 use crate::config::Config;
 use crate::plugins::Registry;
+use crate::reload::components::{arms, label};
 use crate::wasm::{BpComponent, WasmEngine};
 
 /// Every problem found, one line each, in config order.
@@ -68,12 +68,11 @@ fn components(config: &Config) -> Vec<String> {
     match WasmEngine::new(&config.wasm) {
         Ok(engine) => {
             for s in config.strategies.values() {
-                for (arm, a) in crate::reload::components::arms(s) {
+                for (arm, a) in arms(s) {
                     if let Err(e) = BpComponent::check(&engine, &a) {
-                        let canary = if arm == Arm::Canary { " canary" } else { "" };
                         problems.push(format!(
-                            "strategy `{}`{canary}: {}",
-                            s.name,
+                            "{}: {}",
+                            label(&s.name, arm),
                             first_line(&e.to_string())
                         ));
                     }

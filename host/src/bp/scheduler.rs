@@ -26,8 +26,8 @@ use crate::config::{Config, View, diff};
 use crate::events::{Endpoint, Event, EventBus, EventKind};
 use crate::storage::Storage;
 use crate::time::now_ms;
-use crate::wasm::HostEnv;
 use crate::wasm::bindings::ViewContext;
+use crate::wasm::{BpComponent, HostEnv};
 
 /// Counters of one view.
 #[derive(Debug, Default)]
@@ -56,11 +56,6 @@ impl<'a> Sites<'a> {
             Arm::Canary => self.canary.unwrap_or(self.primary),
             Arm::Primary => self.primary,
         }
-    }
-
-    /// The arm that serves interaction `id` in this view.
-    fn arm_for(&self, strategy: &Strategy, id: &str) -> Arm {
-        strategy.pick(self.primary.view, id)
     }
 }
 
@@ -340,7 +335,7 @@ impl BpRuntime {
         let now = now_ms();
         let arms: Vec<Arm> = batch
             .iter()
-            .map(|ix| sites.arm_for(strategy, &ix.id))
+            .map(|ix| strategy.pick(sites.primary.view, &ix.id))
             .collect();
         let taken: Vec<Event> = batch
             .iter()
@@ -355,12 +350,9 @@ impl BpRuntime {
             view: sites.primary.view.to_string(),
             now,
         };
-        let calls = |arm: Arm| {
-            strategy
-                .arm(arm)
-                .map(|c| (c.clone(), self.call_stats(c.name(), c.version())))
-        };
-        let (primary, canary) = (calls(Arm::Primary), calls(Arm::Canary));
+        let with_stats = |c: &Arc<BpComponent>| (c.clone(), self.call_stats(c.name(), c.version()));
+        let primary = with_stats(&strategy.primary);
+        let canary = strategy.canary.as_ref().map(|c| with_stats(&c.component));
         // Stop starting calls while the batch's leases still have room for one
         // more call to time out and the batch to be applied: what is not handled
         // by then is released, not left to expire and be taken twice (a batch of
@@ -378,11 +370,10 @@ impl BpRuntime {
                 .iter()
                 .zip(picks)
                 .map(|(ix, arm)| {
-                    let (c, calls) = match arm {
-                        Arm::Canary => canary.as_ref(),
-                        Arm::Primary => None,
-                    }
-                    .or(primary.as_ref())?;
+                    let (c, calls) = match (arm, &canary) {
+                        (Arm::Canary, Some(canary)) => canary,
+                        _ => &primary,
+                    };
                     (std::time::Instant::now() < deadline && !stopping.is_cancelled()).then(|| {
                         let started = std::time::Instant::now();
                         let result = c.handle(&decision::to_bp_interaction(ix), &context);

@@ -26,7 +26,8 @@ pub fn arms(strategy: &StrategyConfig) -> Vec<(Arm, StrategyConfig)> {
     arms
 }
 
-fn label(name: &str, arm: Arm) -> String {
+/// How errors name an arm: ``strategy `x` `` or ``strategy `x` canary``.
+pub(crate) fn label(name: &str, arm: Arm) -> String {
     match arm {
         Arm::Primary => format!("strategy `{name}`"),
         Arm::Canary => format!("strategy `{name}` canary"),
