@@ -159,6 +159,32 @@ impl TestHost {
         Ok((status, r.json().await?))
     }
 
+    /// `GET path`, answered with JSON (any status).
+    pub async fn get_json(&self, path: &str) -> anyhow::Result<Json> {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await?;
+        r.json()
+            .await
+            .with_context(|| format!("{path} did not answer JSON"))
+    }
+
+    /// `POST /v1/admin/reload`: status code and JSON body.
+    pub async fn post_reload(&self) -> anyhow::Result<(u16, Json)> {
+        let r = self
+            .client
+            .post(format!("{}/v1/admin/reload", self.base))
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        Ok((
+            status,
+            r.json().await.context("the reload did not answer JSON")?,
+        ))
+    }
+
     /// `GET /v1/queues` as queue → row.
     pub async fn queues(&self) -> anyhow::Result<Vec<Json>> {
         let r: Json = self

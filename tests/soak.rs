@@ -180,21 +180,11 @@ name = "file"
     }
 }
 
-async fn get_config(host: &TestHost) -> anyhow::Result<Json> {
-    Ok(host
-        .client
-        .get(format!("{}/v1/config", host.base))
-        .send()
-        .await?
-        .json()
-        .await?)
-}
-
 /// Polls `/v1/config` every 2 ms until `done`; 30 s at most.
 async fn wait_config(host: &TestHost, done: impl Fn(&Json) -> bool) -> anyhow::Result<Json> {
     let start = Instant::now();
     loop {
-        let c = get_config(host).await?;
+        let c = host.get_json("/v1/config").await?;
         if done(&c) {
             return Ok(c);
         }
@@ -218,9 +208,16 @@ const KINDS: [&str; 9] = [
     "view concurrency",
 ];
 
-/// The state a soak starts from, its component at `component`.
-fn first_state(component: PathBuf) -> State {
-    State {
+/// The state a soak starts from, with its component (version 0 of the
+/// router) in a directory of its own that the caller keeps.
+fn first_state() -> anyhow::Result<(tempfile::TempDir, State)> {
+    let work = tempfile::tempdir()?;
+    let component = work.path().join("router.wasm");
+    std::fs::write(
+        &component,
+        crate::component_version(ixn_bp_artifacts::ROUTER, 0),
+    )?;
+    let state = State {
         component,
         limit: 20,
         concurrency: 2,
@@ -230,7 +227,8 @@ fn first_state(component: PathBuf) -> State {
         events_file: 0,
         batch_size: 500,
         strategy_key: 0,
-    }
+    };
+    Ok((work, state))
 }
 
 /// Runs `changes` valid changes (an invalid one before one in ten) under
@@ -246,13 +244,8 @@ pub async fn run_for(
     clients: usize,
     at_least: Duration,
 ) -> anyhow::Result<Figures> {
-    let work = tempfile::tempdir()?;
-    let component = work.path().join("router.wasm");
-    std::fs::write(
-        &component,
-        crate::component_version(ixn_bp_artifacts::ROUTER, 0),
-    )?;
-    let mut state = first_state(component.clone());
+    let (work, mut state) = first_state()?;
+    let component = state.component.clone();
     let host = Arc::new(TestHost::start(&state.text(false)).await?);
     let dir = host.dir.path().to_path_buf();
     let stop = Arc::new(AtomicBool::new(false));
@@ -404,13 +397,7 @@ pub async fn run_for(
 /// the soak's config, each from the stop of the old host to the new one
 /// answering `/health`, sorted.
 pub async fn restart_latencies(rounds: usize) -> anyhow::Result<Vec<Duration>> {
-    let work = tempfile::tempdir()?;
-    let component = work.path().join("router.wasm");
-    std::fs::write(
-        &component,
-        crate::component_version(ixn_bp_artifacts::ROUTER, 0),
-    )?;
-    let mut state = first_state(component);
+    let (_work, mut state) = first_state()?;
     let mut host = TestHost::start(&state.text(false)).await?;
     let mut latencies = Vec::new();
     for _ in 0..rounds {

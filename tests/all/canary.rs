@@ -36,26 +36,12 @@ fn config(primary: &Path, canary: Option<(&Path, f64)>) -> String {
 }
 
 async fn get(host: &TestHost, path: &str) -> Json {
-    host.client
-        .get(format!("{}{path}", host.base))
-        .send()
-        .await
-        .expect("GET")
-        .json()
-        .await
-        .expect("JSON")
+    host.get_json(path).await.expect("GET")
 }
 
+/// Reloads; answers the generation that runs after it.
 async fn reload(host: &TestHost) -> u64 {
-    let r: Json = host
-        .client
-        .post(format!("{}/v1/admin/reload", host.base))
-        .send()
-        .await
-        .expect("POST /v1/admin/reload")
-        .json()
-        .await
-        .expect("JSON");
+    let (_, r) = host.post_reload().await.expect("POST /v1/admin/reload");
     r["generation"].as_u64().unwrap_or_else(|| panic!("{r:#}"))
 }
 
@@ -284,15 +270,7 @@ async fn a_bad_canary_is_refused() {
 
     let text = config(&primary, Some((&primary, 150.0)));
     write_config(host.dir.path(), Write::Rename, &text).expect("write");
-    let r: Json = host
-        .client
-        .post(format!("{}/v1/admin/reload", host.base))
-        .send()
-        .await
-        .expect("reload")
-        .json()
-        .await
-        .expect("JSON");
+    let (_, r) = host.post_reload().await.expect("reload");
     let errors = r["rejected"]["errors"].to_string();
     let line = text
         .lines()
@@ -313,15 +291,7 @@ async fn a_bad_canary_is_refused() {
         &config(&primary, Some((&broken, 5.0))),
     )
     .expect("write");
-    let r: Json = host
-        .client
-        .post(format!("{}/v1/admin/reload", host.base))
-        .send()
-        .await
-        .expect("reload")
-        .json()
-        .await
-        .expect("JSON");
+    let (_, r) = host.post_reload().await.expect("reload");
     assert!(
         r["rejected"]["errors"]
             .to_string()

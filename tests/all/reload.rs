@@ -26,14 +26,7 @@ fn config() -> String {
 }
 
 async fn get_config(host: &TestHost) -> Json {
-    host.client
-        .get(format!("{}/v1/config", host.base))
-        .send()
-        .await
-        .expect("GET /v1/config")
-        .json()
-        .await
-        .expect("/v1/config answers JSON")
+    host.get_json("/v1/config").await.expect("GET /v1/config")
 }
 
 /// Polls `GET /v1/config` until `done` holds (10 s at most).
@@ -53,14 +46,7 @@ async fn wait_config(host: &TestHost, what: &str, done: impl Fn(&Json) -> bool) 
 }
 
 async fn reload(host: &TestHost) -> (u16, Json) {
-    let r = host
-        .client
-        .post(format!("{}/v1/admin/reload", host.base))
-        .send()
-        .await
-        .expect("POST /v1/admin/reload");
-    let status = r.status().as_u16();
-    (status, r.json().await.expect("reload answers JSON"))
+    host.post_reload().await.expect("POST /v1/admin/reload")
 }
 
 /// Acceptance: adding a queue by saving the file yields a new generation that
