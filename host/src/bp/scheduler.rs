@@ -249,6 +249,11 @@ impl BpRuntime {
         let stats = self.stats_of(&view.name);
         tracing::debug!(view = %view.name, worker, "View puller started.");
         loop {
+            // A view a reload stopped claims nothing more, even when a wake-up
+            // and its stop arrived together.
+            if cancel.is_cancelled() {
+                return;
+            }
             // Register for a wake-up before claiming, so a placement between the
             // claim and the wait is not missed.
             let notified = waker.notified();
@@ -316,8 +321,6 @@ impl BpRuntime {
                     _ = tokio::time::sleep(view.check_interval) => {}
                     _ = cancel.cancelled() => return,
                 }
-            } else if cancel.is_cancelled() {
-                return;
             }
         }
     }
