@@ -11,6 +11,7 @@ pub mod bp;
 pub mod builtins;
 pub mod check;
 pub mod config;
+pub mod convert;
 pub mod demo;
 pub mod digest;
 pub mod events;

@@ -1,4 +1,4 @@
-//! The `ixn` binary: serve · demo · check-config.
+//! The `ixn` binary: serve · demo · reload · check-config · convert-fields.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,7 +33,12 @@ enum Command {
         #[arg(long, value_name = "URL")]
         url: Option<String>,
     },
-    /// Validate the configuration and exit (non-zero with file:line errors when invalid).
+    /// Utility mode: move attached data into the custom-field columns the
+    /// config declares, and that of fields marked `to-delete` back into the
+    /// blob; commits every bulk, resumes where a previous run stopped. Opens no
+    /// port and processes nothing.
+    ConvertFields(ixn::convert::ConvertArgs),
+    /// Validate the configuration and exit: 0 when valid, 1 with every file:line error when not.
     CheckConfig {
         /// Also print what changes from FILE (the config running now) to
         /// this one: one line per change, those that need a restart marked.
@@ -138,7 +143,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let registry = ixn::builtins::registry();
                 if let Err(e) = ixn::check::runnable(&c, &registry) {
                     eprintln!("{}: {e}", cli.config.display());
-                    return Ok(ExitCode::from(2));
+                    return Ok(ExitCode::FAILURE);
                 }
                 println!(
                     "{}: ok ({} business processes, {} queues, {} views, {} strategies, {} event loggers)",
@@ -154,7 +159,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         Ok(old) => old,
                         Err(e) => {
                             eprintln!("{e}");
-                            return Ok(ExitCode::from(2));
+                            return Ok(ExitCode::FAILURE);
                         }
                     };
                     let changes = ixn::config::diff::diff(&old, &c);
@@ -167,7 +172,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Err(e) => {
                 eprintln!("{e}");
-                Ok(ExitCode::from(2))
+                Ok(ExitCode::FAILURE)
             }
         },
         Command::Serve => {
@@ -190,6 +195,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Demo(args) => ixn::demo::run(&cli.config, args).await,
         Command::Reload { url } => reload(&cli.config, url).await,
+        Command::ConvertFields(args) => {
+            let progress =
+                ixn::convert::run(&cli.config, &args, &ixn::builtins::registry()).await?;
+            println!("{}", ixn::convert::summary(&progress));
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

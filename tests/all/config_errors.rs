@@ -150,7 +150,7 @@ name = "broken"
 
     let out = run("check-config");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
     let expected: [&[&str]; 6] = [
         &[
             "[storage] plugin",
@@ -258,7 +258,7 @@ name = "file"
         .output()
         .expect("run ixn");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
     let expected: [&[&str]; 5] = [
         &["[storage.settings] `jurnal`", "unknown field `jurnal`"],
         &["[storage.settings] `max-connections`", "expected u32"],

@@ -3,6 +3,7 @@
 mod api;
 mod canary;
 mod config_errors;
+mod convert;
 mod crash_run;
 mod hostile_wasm;
 mod http_limits;

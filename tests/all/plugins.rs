@@ -40,6 +40,7 @@ fn sqlite_settings(db: &Path) -> OpenSettings {
             column: "segment".into(),
             field_type: FieldType::Text,
             length: 32,
+            to_delete: false,
         }],
     }
 }

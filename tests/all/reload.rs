@@ -468,6 +468,99 @@ async fn lookup_tables_change_live() {
     host.server.shutdown().await;
 }
 
+/// Custom fields change live: a new one gets its column and index at once
+/// (new values go there, older ones wait in the blob for `ixn convert-fields`
+/// and reads still show them); removing or re-typing one whose column holds
+/// values is refused, naming the way through; `to-delete` sends new values
+/// to the blob.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_fields_change_live() {
+    let text = config().replace("concurrency = 2", "concurrency = 2\n    enabled = false");
+    let host = TestHost::start(&text).await.expect("host starts");
+    let db = host.dir.path().join("data/ixn.db");
+    let write = |fields: &str| {
+        std::fs::write(
+            host.dir.path().join("ixn.toml"),
+            format!("{text}\n[custom-fields]\n{fields}\n"),
+        )
+        .expect("write")
+    };
+    let submit = |subject: &'static str| {
+        let host = &host;
+        async move {
+            let mut body = ixn_tests::email(subject);
+            body["properties"]["Region"] = "north".into();
+            let (status, answer) = host.submit(&body).await.expect("submit");
+            assert_eq!(status, 201, "{answer:#}");
+            answer["id"].as_str().expect("id").to_string()
+        }
+    };
+    let in_column = || {
+        let db = db.clone();
+        async move {
+            ixn_tests::sqlite_count(
+                &db,
+                "SELECT COUNT(*) FROM interactions WHERE region IS NOT NULL",
+            )
+            .await
+            .expect("count")
+        }
+    };
+    let old = submit("before the field").await;
+
+    write("Region = { column = \"region\", type = \"string(8)\" }");
+    let (status, answer) = reload(&host).await;
+    assert_eq!(status, 200, "{answer:#}");
+    assert_eq!(
+        answer["changes"][0], "Custom field `Region` added.",
+        "{answer:#}"
+    );
+    let indexed = ixn_tests::sqlite_count(
+        &db,
+        "SELECT COUNT(*) FROM sqlite_master WHERE name = 'interactions_cf_region'",
+    )
+    .await
+    .expect("count");
+    assert_eq!(indexed, 1, "the new column is indexed");
+    assert_eq!(in_column().await, 0, "older values wait for convert-fields");
+    submit("after the field").await;
+    assert_eq!(in_column().await, 1, "a new value goes to the column");
+    let (_, ix) = host.get(&old).await.expect("GET");
+    assert_eq!(ix["properties"]["Region"], "north", "{ix:#}");
+
+    for (fields, needle) in [
+        ("", "mark it `to-delete = true`, run `ixn convert-fields`"),
+        (
+            "Region = { column = \"region\", type = \"integer\" }",
+            "cannot become integer",
+        ),
+    ] {
+        write(fields);
+        let (status, answer) = reload(&host).await;
+        assert_eq!(status, 422, "{answer:#}");
+        let errors = answer["rejected"]["errors"].to_string();
+        assert!(errors.contains(needle), "{answer:#}");
+        assert_eq!(get_config(&host).await["generation"], 2);
+    }
+
+    write("Region = { column = \"region\", type = \"string(8)\", to-delete = true }");
+    let (status, answer) = reload(&host).await;
+    assert_eq!(status, 200, "{answer:#}");
+    assert_eq!(
+        answer["changes"][0], "Custom field `Region` changed: to-delete.",
+        "{answer:#}"
+    );
+    let last = submit("to be deleted").await;
+    assert_eq!(
+        in_column().await,
+        1,
+        "a to-delete field's new value goes to the blob"
+    );
+    let (_, ix) = host.get(&last).await.expect("GET");
+    assert_eq!(ix["properties"]["Region"], "north", "{ix:#}");
+    host.server.shutdown().await;
+}
+
 /// The shipped config under `ixn serve` as its own process: saving it with a
 /// new queue yields a new generation that `/v1/queues` lists; SIGHUP takes
 /// the same path; `ixn reload` prints a refused edit's errors and exits 1

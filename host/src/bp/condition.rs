@@ -67,6 +67,9 @@ pub fn is_identifier(name: &str) -> bool {
 #[derive(Debug, Clone)]
 pub struct Schema {
     columns: Vec<(String, ColumnType)>,
+    /// Columns of custom fields marked `to-delete`: they empty as
+    /// `ixn convert-fields` folds them into the blob, so nothing may select on them.
+    retiring: Vec<String>,
 }
 
 impl Schema {
@@ -76,7 +79,12 @@ impl Schema {
             .iter()
             .map(|(n, t)| (n.to_string(), *t))
             .collect();
+        let mut retiring = Vec::new();
         for f in custom {
+            if f.to_delete {
+                retiring.push(f.column.clone());
+                continue;
+            }
             let t = match f.field_type {
                 FieldType::Text => ColumnType::Text,
                 FieldType::Integer => ColumnType::Integer,
@@ -84,7 +92,18 @@ impl Schema {
             };
             columns.push((f.column.clone(), t));
         }
-        Schema { columns }
+        Schema { columns, retiring }
+    }
+
+    /// Why `name` cannot be used in a condition or an order.
+    fn unknown(&self, what: &str, name: &str) -> String {
+        if self.retiring.iter().any(|c| c == name) {
+            format!(
+                "{what} `{name}` belongs to a custom field marked to-delete: its values are moving to the blob"
+            )
+        } else {
+            format!("unknown {what} `{name}` (known: {})", self.known())
+        }
     }
 
     fn column(&self, name: &str) -> Option<ColumnType> {
@@ -157,10 +176,7 @@ pub fn parse_order(text: &str, schema: &Schema) -> Result<Vec<OrderBy>, String> 
             return Err(format!("unexpected `{extra}` in `{part}`"));
         }
         if schema.column(&column).is_none() {
-            return Err(format!(
-                "unknown column `{column}` (known: {})",
-                schema.known()
-            ));
+            return Err(schema.unknown("column", &column));
         }
         out.push(OrderBy { column, descending });
     }
@@ -214,14 +230,7 @@ impl Builder<'_> {
                         };
                         Ok((self.push(ExprNode::Column(name)), kind))
                     }
-                    None => Err(self.err(
-                        ident.span,
-                        format!(
-                            "unknown field `{}` (known: {})",
-                            ident.value,
-                            self.schema.known()
-                        ),
-                    )),
+                    None => Err(self.err(ident.span, self.schema.unknown("field", &ident.value))),
                 }
             }
             Expr::Value(v) => {
@@ -473,6 +482,7 @@ mod tests {
             column: "category".into(),
             field_type: FieldType::Text,
             length: 32,
+            to_delete: false,
         }])
     }
 

@@ -138,18 +138,9 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
             fields([
                 ("column", a.column != b.column),
                 ("type", a.field_type != b.field_type || a.length != b.length),
+                ("to-delete", a.to_delete != b.to_delete),
             ])
         },
-    );
-    let deleted = |c: &Config| -> BTreeMap<String, ()> {
-        c.fields_to_delete.iter().map(|k| (k.clone(), ())).collect()
-    };
-    keyed(
-        &deleted(old),
-        &deleted(new),
-        "To-delete field",
-        &mut push,
-        |_, _| Vec::new(),
     );
     keyed(
         &old.lookup_tables,

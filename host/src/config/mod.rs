@@ -42,8 +42,6 @@ pub struct Config {
     pub wasm: WasmConfig,
     /// `[custom-fields]`
     pub custom_fields: Vec<CustomField>,
-    /// Custom fields marked `to-delete`.
-    pub fields_to_delete: Vec<String>,
     /// `[lookup-table.*]`
     pub lookup_tables: BTreeMap<String, BTreeMap<String, String>>,
     /// `[strategy.*]`
@@ -666,7 +664,6 @@ fn validate(
     }
 
     let mut custom_fields = Vec::new();
-    let mut fields_to_delete = Vec::new();
     let mut columns = BTreeSet::new();
     for (key, spec) in &raw.custom_fields {
         let at = spec.span().start;
@@ -699,11 +696,9 @@ fn validate(
                 column: spec.column.clone(),
                 field_type,
                 length,
+                to_delete: spec.to_delete,
             }),
             Err(e) => p.at(at, format!("custom field `{key}`: {e}")),
-        }
-        if spec.to_delete {
-            fields_to_delete.push(key.clone());
         }
     }
     let schema = Schema::new(&custom_fields);
@@ -827,7 +822,6 @@ fn validate(
         storage_setting_places,
         wasm,
         custom_fields,
-        fields_to_delete,
         lookup_tables: raw.lookup_tables,
         strategies,
         business_processes,

@@ -325,20 +325,6 @@ impl Parts {
             .filter(|c| c.needs_restart())
             .map(|c| format!("{}: {c}", source.display()))
             .collect();
-        errors.extend(
-            changes
-                .iter()
-                .filter(|c| {
-                    c.subject.starts_with("Custom field")
-                        || c.subject.starts_with("To-delete field")
-                })
-                .map(|c| {
-                    format!(
-                        "{}: {c} Custom fields do not change live yet; restart to apply.",
-                        source.display()
-                    )
-                }),
-        );
         errors.extend(self.stranded(&running.config, &new).await);
         let (reg, c) = (self.registry.clone(), new.clone());
         match tokio::task::spawn_blocking(move || crate::check::plugins(&c, &reg)).await {
@@ -393,6 +379,23 @@ impl Parts {
         } else {
             None
         };
+        // Last, because it is the one step the running host sees: the storage
+        // adds columns and indexes and takes the new fields for later calls
+        // (the host's own checks follow at the swap). It refuses what would
+        // hide or break stored values, and then nothing changed.
+        if new.custom_fields != running.config.custom_fields {
+            self.runtime
+                .storage
+                .update_fields(new.custom_fields.clone())
+                .await
+                .map_err(|e| {
+                    refuse(vec![format!(
+                        "{}: [custom-fields]: {}",
+                        source.display(),
+                        e.message
+                    )])
+                })?;
+        }
         Ok(Some(Built {
             config: new,
             engine,

@@ -8,8 +8,8 @@
 use std::sync::{Arc, Mutex};
 
 use ixn_plugin_api::storage::{
-    ApplyOutcome, ClaimRequest, DecisionRecord, ErrorKind, Interaction, NewInteraction, QueueCount,
-    Recovered, StorageClient, StorageError,
+    ApplyOutcome, ClaimRequest, ConvertProgress, CustomField, DecisionRecord, ErrorKind,
+    Interaction, NewInteraction, QueueCount, Recovered, StorageClient, StorageError,
 };
 
 use crate::time::now_ms;
@@ -123,5 +123,24 @@ impl Storage {
     ) -> Result<Vec<Recovered>, StorageError> {
         let c = self.client.clone();
         self.blocking(move || c.release_leases(&owner_prefix)).await
+    }
+
+    /// Takes new custom fields (a reload): adds their columns and indexes, or
+    /// refuses, changing nothing, what would hide or break stored values.
+    pub async fn update_fields(&self, fields: Vec<CustomField>) -> Result<(), StorageError> {
+        let c = self.client.clone();
+        self.blocking(move || c.update_fields(&fields)).await
+    }
+
+    /// Where the conversion of attached data stands; `reset` starts over.
+    pub async fn convert_start(&self, reset: bool) -> Result<ConvertProgress, StorageError> {
+        let c = self.client.clone();
+        self.blocking(move || c.convert_start(reset)).await
+    }
+
+    /// Converts the next `bulk_size` records and moves the checkpoint.
+    pub async fn convert_step(&self, bulk_size: u32) -> Result<ConvertProgress, StorageError> {
+        let c = self.client.clone();
+        self.blocking(move || c.convert_step(bulk_size)).await
     }
 }

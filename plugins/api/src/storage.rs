@@ -5,7 +5,7 @@
 use crate::{wit_enum, wit_record, wit_variant};
 
 /// The WIT package this module mirrors.
-pub const CONTRACT: &str = "ixn:storage@0.2.0";
+pub const CONTRACT: &str = "ixn:storage@0.3.0";
 
 wit_variant! { "value" pub enum Value { Str(String), Int(i64), Float(f64), Boolean(bool), Timestamp(i64) } }
 
@@ -86,6 +86,7 @@ wit_record! { "custom-field" pub struct CustomField {
     pub column: String,
     pub field_type: FieldType,
     pub length: u32,
+    pub to_delete: bool,
 } }
 
 impl CustomField {
@@ -150,7 +151,8 @@ pub fn check_property(
     key: &str,
     value: &Value,
 ) -> Result<(), String> {
-    match custom_fields.iter().find(|f| f.key == key) {
+    // A `to-delete` field's values go to the blob, which holds any type.
+    match custom_fields.iter().find(|f| f.key == key && !f.to_delete) {
         Some(field) => field.check(value),
         None => match value {
             Value::Float(f) if !f.is_finite() => Err(format!(
@@ -226,6 +228,15 @@ wit_record! { "queue-count" pub struct QueueCount {
     pub stopped: u64,
 } }
 
+wit_record! { "convert-progress" pub struct ConvertProgress {
+    pub done: u64,
+    pub total: u64,
+    pub to_columns: u64,
+    pub to_blob: u64,
+    pub kept: u64,
+    pub finished: bool,
+} }
+
 wit_record! { "recovered" pub struct Recovered { pub id: String, pub queue: String } }
 
 wit_enum! { "error-kind" pub enum ErrorKind { Retriable, Permanent } }
@@ -296,6 +307,9 @@ pub trait StorageBackend: Send + Sync + Sized + 'static {
     fn recover_expired(&self, now: i64) -> Result<Vec<Recovered>, StorageError>;
     /// `release-leases`: put back what owners with this name prefix hold.
     fn release_leases(&self, owner_prefix: String) -> Result<Vec<Recovered>, StorageError>;
+    fn update_fields(&self, fields: Vec<CustomField>) -> Result<(), StorageError>;
+    fn convert_start(&self, reset: bool) -> Result<ConvertProgress, StorageError>;
+    fn convert_step(&self, bulk_size: u32) -> Result<ConvertProgress, StorageError>;
 }
 
 /// Method numbers of the `backend` interface on the C ABI (`open` is the table's own entry).
@@ -308,6 +322,9 @@ pub mod method {
     pub const COUNTS: u32 = 5;
     pub const RECOVER_EXPIRED: u32 = 6;
     pub const RELEASE_LEASES: u32 = 7;
+    pub const UPDATE_FIELDS: u32 = 8;
+    pub const CONVERT_START: u32 = 9;
+    pub const CONVERT_STEP: u32 = 10;
 }
 
 /// Decodes a request, runs the method, encodes the answer: the plugin side of `call`.
@@ -326,6 +343,9 @@ pub fn dispatch<B: StorageBackend>(
         method::COUNTS => encode(&backend.counts()?),
         method::RECOVER_EXPIRED => encode(&backend.recover_expired(decode(request).map_err(bad)?)?),
         method::RELEASE_LEASES => encode(&backend.release_leases(decode(request).map_err(bad)?)?),
+        method::UPDATE_FIELDS => encode(&backend.update_fields(decode(request).map_err(bad)?)?),
+        method::CONVERT_START => encode(&backend.convert_start(decode(request).map_err(bad)?)?),
+        method::CONVERT_STEP => encode(&backend.convert_step(decode(request).map_err(bad)?)?),
         other => {
             return Err(StorageError::permanent(format!(
                 "unknown storage method {other}"
@@ -413,6 +433,15 @@ impl StorageClient {
     /// See [`StorageBackend::release_leases`].
     pub fn release_leases(&self, owner_prefix: &str) -> Result<Vec<Recovered>, StorageError> {
         self.call(method::RELEASE_LEASES, owner_prefix)
+    }
+    pub fn update_fields(&self, fields: &[CustomField]) -> Result<(), StorageError> {
+        self.call(method::UPDATE_FIELDS, fields)
+    }
+    pub fn convert_start(&self, reset: bool) -> Result<ConvertProgress, StorageError> {
+        self.call(method::CONVERT_START, &reset)
+    }
+    pub fn convert_step(&self, bulk_size: u32) -> Result<ConvertProgress, StorageError> {
+        self.call(method::CONVERT_STEP, &bulk_size)
     }
 }
 

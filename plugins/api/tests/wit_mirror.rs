@@ -63,6 +63,7 @@ fn storage_mirrors() -> Vec<Mirror> {
         mirror_of::<DecisionRecord>(),
         mirror_of::<ApplyOutcome>(),
         mirror_of::<QueueCount>(),
+        mirror_of::<ConvertProgress>(),
         mirror_of::<Recovered>(),
         mirror_of::<ErrorKind>(),
         mirror_of::<StorageError>(),
@@ -377,7 +378,7 @@ fn checker_names_type_and_field() {
     let types = resolve.packages[package].interfaces["types"];
     let def = &resolve.types[resolve.interfaces[types].types["recovered"]];
     let shape = wit_shape(&resolve, def).expect("`recovered` is a record");
-    let problems = compare("ixn:storage@0.2.0", &wrong, &shape);
+    let problems = compare("ixn:storage@0.3.0", &wrong, &shape);
     assert_eq!(problems.len(), 1, "{problems:#?}");
     assert!(
         problems[0].contains("type `recovered`")
@@ -388,7 +389,7 @@ fn checker_names_type_and_field() {
     );
 
     wrong.shape = Shape::Variant(vec![("id".into(), None)]);
-    let problems = compare("ixn:storage@0.2.0", &wrong, &shape);
+    let problems = compare("ixn:storage@0.3.0", &wrong, &shape);
     assert!(
         problems[0].contains("WIT defines a record, the Rust mirror is a variant"),
         "{problems:#?}"

@@ -6,7 +6,7 @@ use sqlx::{Row, SqliteConnection};
 
 use crate::error::db_with;
 use crate::properties::{apply_changes, decode_blob, encode_blob};
-use crate::schema::{BLOB_COLUMN, STOPPED_COUNTS};
+use crate::schema::{BLOB_COLUMN, STOPPED_COUNTS, Schema};
 use crate::sql::{SqlBuilder, quote};
 use crate::store::{BEGIN_WRITE, Store};
 
@@ -27,9 +27,17 @@ impl Store {
         let mut tx = WriteTx::begin(&self.pool, BEGIN_WRITE)
             .await
             .map_err(db_with("apply decisions: begin"))?;
-        let mut outcomes = Ok(Vec::with_capacity(batch.len()));
+        // One schema for the whole batch, even if a reload swaps it meanwhile.
+        let schema = self.schema();
+        let mut outcomes = self
+            .refresh_schema(tx.conn())
+            .await
+            .map(|()| Vec::with_capacity(batch.len()));
         for rec in batch {
-            match self.apply_one(tx.conn(), rec).await {
+            if outcomes.is_err() {
+                break;
+            }
+            match self.apply_one(tx.conn(), &schema, rec).await {
                 Ok(outcome) => {
                     if let Ok(o) = &mut outcomes {
                         o.push(outcome);
@@ -48,6 +56,7 @@ impl Store {
     async fn apply_one(
         &self,
         conn: &mut SqliteConnection,
+        schema: &Schema,
         rec: DecisionRecord,
     ) -> Result<ApplyOutcome, StorageError> {
         let what = format!("apply decision to interaction `{}`", rec.id);
@@ -109,22 +118,18 @@ impl Store {
                 Ok(blob) => blob,
                 Err(m) => return Ok(ApplyOutcome::Refused(m)),
             };
-            let columns = match apply_changes(
-                &self.schema,
-                &mut blob,
-                rec.set_properties,
-                rec.remove_properties,
-            ) {
-                Ok(columns) => columns,
-                // A value this record carries breaks a custom field: refuse this record only.
-                Err(e) => return Ok(ApplyOutcome::Refused(e.message)),
-            };
+            let columns =
+                match apply_changes(schema, &mut blob, rec.set_properties, rec.remove_properties) {
+                    Ok(columns) => columns,
+                    // A value this record carries breaks a custom field: refuse this record only.
+                    Err(e) => return Ok(ApplyOutcome::Refused(e.message)),
+                };
             update
                 .push(", \"flexible_properties\" = ")
                 .param(encode_blob(&blob)?);
             for (i, value) in columns {
                 update
-                    .push(&format!(", {} = ", quote(&self.schema.custom[i].column)))
+                    .push(&format!(", {} = ", quote(&schema.custom[i].column)))
                     .param(value);
             }
         }

@@ -7,6 +7,7 @@ use sqlx::SqliteConnection;
 use crate::condition::{render_condition, render_order};
 use crate::error::{context, db_with};
 use crate::row;
+use crate::schema::Schema;
 use crate::sql::{Param, SqlBuilder};
 use crate::store::{BEGIN_WRITE, Store};
 
@@ -22,9 +23,10 @@ impl Store {
         if req.limit == 0 {
             return Ok(Vec::new());
         }
+        let schema = self.schema();
         let mut select = SqlBuilder::new(&format!(
             "SELECT {} FROM \"interactions\" WHERE \"queue\" = ",
-            self.schema.select_list
+            schema.select_list
         ));
         select
             .param(req.queue.as_str())
@@ -34,11 +36,10 @@ impl Store {
             .push(")");
         if let Some(condition) = &req.condition {
             select.push(" AND (");
-            render_condition(condition, &self.schema, req.now, &mut select)
-                .map_err(context(&what))?;
+            render_condition(condition, &schema, req.now, &mut select).map_err(context(&what))?;
             select.push(")");
         }
-        let order = render_order(&req.order, &self.schema).map_err(context(&what))?;
+        let order = render_order(&req.order, &schema).map_err(context(&what))?;
         select
             .push(" ORDER BY ")
             .push(&order)
@@ -48,7 +49,10 @@ impl Store {
         let mut tx = WriteTx::begin(&self.pool, BEGIN_WRITE)
             .await
             .map_err(db_with(format!("{what}: begin")))?;
-        let leased = self.lease(tx.conn(), select, &req, &what).await;
+        let leased = match self.refresh_schema(tx.conn()).await {
+            Ok(()) => self.lease(tx.conn(), &schema, select, &req, &what).await,
+            Err(e) => Err(e),
+        };
         tx.finish(leased, db_with(format!("{what}: commit"))).await
     }
 
@@ -56,6 +60,7 @@ impl Store {
     async fn lease(
         &self,
         conn: &mut SqliteConnection,
+        schema: &Schema,
         select: SqlBuilder,
         req: &ClaimRequest,
         what: &str,
@@ -67,7 +72,7 @@ impl Store {
             .map_err(db_with(what))?;
         let mut claimed = rows
             .iter()
-            .map(|r| row::interaction(r, &self.schema))
+            .map(|r| row::interaction(r, schema))
             .collect::<Result<Vec<_>, _>>()
             .map_err(context(what))?;
         let lease_until = req.now.saturating_add(i64::from(req.lease_ms));

@@ -203,6 +203,7 @@ mod tests {
             column: "category".into(),
             field_type: FieldType::Text,
             length: 32,
+            to_delete: false,
         }])
         .unwrap()
     }

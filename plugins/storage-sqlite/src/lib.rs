@@ -3,7 +3,9 @@
 //! Interactions live in one table, `interactions`, of a SQLite database file
 //! (WAL journal, `synchronous = NORMAL`). Attached data whose key is a
 //! configured custom field has its own typed, indexed column; every other key
-//! goes to the `flexible_properties` blob (JSON of tagged values).
+//! goes to the `flexible_properties` blob (JSON of tagged values). A reload
+//! may add fields (`update-fields`); `convert-start`/`convert-step` move
+//! stored values between blob and columns in committed bulks (`convert.rs`).
 //!
 //! Settings (`[storage.settings]`): `path` (required; the database file,
 //! created when missing; its directory must exist), `busy-timeout-ms`
@@ -17,6 +19,7 @@
 mod apply;
 mod claim;
 mod condition;
+mod convert;
 mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
@@ -36,8 +39,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use ixn_plugin_api::storage::{
-    ApplyOutcome, ClaimRequest, DecisionRecord, Interaction, NewInteraction, OpenSettings,
-    QueueCount, Recovered, SettingProblem, StorageBackend, StorageError,
+    ApplyOutcome, ClaimRequest, ConvertProgress, CustomField, DecisionRecord, Interaction,
+    NewInteraction, OpenSettings, QueueCount, Recovered, SettingProblem, StorageBackend,
+    StorageError,
 };
 use tokio::runtime::Runtime;
 
@@ -144,6 +148,18 @@ impl StorageBackend for SqliteBackend {
 
     fn release_leases(&self, owner_prefix: String) -> Result<Vec<Recovered>, StorageError> {
         self.run(|s| async move { s.release_leases(owner_prefix).await })
+    }
+
+    fn update_fields(&self, fields: Vec<CustomField>) -> Result<(), StorageError> {
+        self.run(|s| async move { s.update_fields(fields).await })
+    }
+
+    fn convert_start(&self, reset: bool) -> Result<ConvertProgress, StorageError> {
+        self.run(|s| async move { s.convert_start(reset).await })
+    }
+
+    fn convert_step(&self, bulk_size: u32) -> Result<ConvertProgress, StorageError> {
+        self.run(|s| async move { s.convert_step(bulk_size).await })
     }
 }
 

@@ -9,7 +9,7 @@ use ixn_plugin_api::storage::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::schema::Schema;
+use crate::schema::{Schema, Target};
 use crate::sql::Param;
 
 /// The blob's attached data, by key.
@@ -114,9 +114,14 @@ pub(crate) fn split_new(schema: &Schema, properties: Vec<Property>) -> Result<Sp
     let mut blob = Blob::new();
     let mut columns = vec![Param::Null; schema.custom.len()];
     for Property { key, value } in properties {
-        match schema.custom_index(&key) {
-            Some(i) => columns[i] = column_param(&schema.custom[i], &value)?,
-            None => {
+        match schema.target(&key) {
+            Target::Column(i) => columns[i] = column_param(&schema.custom[i], &value)?,
+            Target::BlobEmptying(i) => {
+                columns[i] = Param::Null;
+                let value = blob_value(&key, value)?;
+                blob.insert(key, value);
+            }
+            Target::Blob => {
                 let value = blob_value(&key, value)?;
                 blob.insert(key, value);
             }
@@ -133,6 +138,7 @@ pub(crate) fn split_new(schema: &Schema, properties: Vec<Property>) -> Result<Sp
 ///
 /// A custom-field key is also taken out of the blob: a value stored there
 /// before the key had a column must not reappear once the column is cleared.
+/// The key of a `to-delete` field goes to the blob and empties its column.
 pub(crate) fn apply_changes(
     schema: &Schema,
     blob: &mut Blob,
@@ -141,18 +147,23 @@ pub(crate) fn apply_changes(
 ) -> Result<BTreeMap<usize, Param>, StorageError> {
     let mut columns = BTreeMap::new();
     for key in remove {
-        if let Some(i) = schema.custom_index(&key) {
+        if let Some(i) = schema.field_index(&key) {
             columns.insert(i, Param::Null);
         }
         blob.remove(&key);
     }
     for Property { key, value } in set {
-        match schema.custom_index(&key) {
-            Some(i) => {
+        match schema.target(&key) {
+            Target::Column(i) => {
                 columns.insert(i, column_param(&schema.custom[i], &value)?);
                 blob.remove(&key);
             }
-            None => {
+            Target::BlobEmptying(i) => {
+                columns.insert(i, Param::Null);
+                let value = blob_value(&key, value)?;
+                blob.insert(key, value);
+            }
+            Target::Blob => {
                 let value = blob_value(&key, value)?;
                 blob.insert(key, value);
             }
@@ -197,18 +208,21 @@ mod tests {
                 column: "category".into(),
                 field_type: FieldType::Text,
                 length: 5,
+                to_delete: false,
             },
             CustomField {
                 key: "Score".into(),
                 column: "score".into(),
                 field_type: FieldType::Integer,
                 length: 0,
+                to_delete: false,
             },
             CustomField {
                 key: "Due".into(),
                 column: "due".into(),
                 field_type: FieldType::Timestamp,
                 length: 0,
+                to_delete: false,
             },
         ])
         .unwrap()

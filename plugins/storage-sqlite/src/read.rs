@@ -12,18 +12,23 @@ impl Store {
     /// One interaction by id.
     pub(crate) async fn get(&self, id: String) -> Result<Option<Interaction>, StorageError> {
         let what = format!("get interaction `{id}`");
+        let schema = self.schema();
         let mut select = SqlBuilder::new(&format!(
             "SELECT {} FROM \"interactions\" WHERE \"id\" = ",
-            self.schema.select_list
+            schema.select_list
         ));
         select.param(id);
+        let mut conn = self.pool.acquire().await.map_err(db_with(&what))?;
+        self.refresh_schema(&mut conn)
+            .await
+            .map_err(context(&what))?;
         let found = select
             .build()
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *conn)
             .await
             .map_err(db_with(&what))?;
         found
-            .map(|r| row::interaction(&r, &self.schema))
+            .map(|r| row::interaction(&r, &schema))
             .transpose()
             .map_err(context(&what))
     }

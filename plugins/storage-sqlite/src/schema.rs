@@ -1,14 +1,13 @@
 //! The `interactions` table: its standard columns, the custom-field columns,
 //! and the DDL that creates or migrates it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use ixn_plugin_api::storage::{CustomField, FieldType, StorageError};
 use sqlx::{Row, SqliteConnection};
 
 use crate::error::db_with;
-use crate::properties;
-use crate::sql::{Param, SqlBuilder, is_valid_identifier, quote};
+use crate::sql::{SqlBuilder, is_valid_identifier, quote};
 
 /// The table name.
 pub(crate) const TABLE: &str = "interactions";
@@ -151,16 +150,61 @@ impl Schema {
         })
     }
 
-    /// The index of the custom field for an attached-data key.
-    pub fn custom_index(&self, key: &str) -> Option<usize> {
+    /// The index of the custom field for an attached-data key, `to-delete` ones included.
+    pub fn field_index(&self, key: &str) -> Option<usize> {
         self.by_key.get(key).copied()
     }
 
-    /// Whether a condition or an order may name `column`: a standard column
-    /// (except the blob, whose JSON means nothing to SQL) or a custom-field column.
-    pub fn is_queryable(&self, column: &str) -> bool {
-        (is_standard(column) && column != BLOB_COLUMN) || self.by_column.contains_key(column)
+    /// Where a new value of an attached-data key is written.
+    pub fn target(&self, key: &str) -> Target {
+        match self.field_index(key) {
+            Some(i) if self.custom[i].to_delete => Target::BlobEmptying(i),
+            Some(i) => Target::Column(i),
+            None => Target::Blob,
+        }
     }
+
+    /// Whether a condition or an order may name `column`: a standard column
+    /// (except the blob, whose JSON means nothing to SQL) or the column of a
+    /// custom field not marked `to-delete` (that one empties as it is converted).
+    pub fn is_queryable(&self, column: &str) -> bool {
+        (is_standard(column) && column != BLOB_COLUMN)
+            || self
+                .by_column
+                .get(column)
+                .is_some_and(|&i| !self.custom[i].to_delete)
+    }
+
+    /// What identifies this set of custom fields for a conversion checkpoint:
+    /// a checkpoint made for another set does not apply.
+    pub fn fingerprint(&self) -> String {
+        self.custom
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}={}:{}({}){}",
+                    f.key,
+                    f.column,
+                    f.field_type.name(),
+                    f.length,
+                    if f.to_delete { ":to-delete" } else { "" }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(";")
+    }
+}
+
+/// Where a value of one attached-data key goes when written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// The custom field's column (and out of the blob).
+    Column(usize),
+    /// The blob, and the column of this `to-delete` field is emptied so a
+    /// stale value there cannot shadow the new one.
+    BlobEmptying(usize),
+    /// The blob: no custom field has this key.
+    Blob,
 }
 
 /// Whether `name` is one of the standard columns.
@@ -195,8 +239,10 @@ fn custom_index_name(column: &str) -> String {
 }
 
 /// Creates the table and its indexes, or brings an existing table up to date:
-/// adds missing custom-field columns (never drops anything) and moves values
-/// of newly mapped keys out of the blob into their new column.
+/// adds missing custom-field columns (never drops anything). Values of newly
+/// mapped keys stay in the blob, where reads find them, until
+/// `ixn convert-fields` moves them in bulks (`convert.rs`): rewriting every
+/// row here would hold the write lock for the whole table.
 ///
 /// Runs in one `BEGIN IMMEDIATE` transaction so that two processes opening the
 /// same file do not both try to add a column.
@@ -246,8 +292,7 @@ pub(crate) async fn migrate(
                 "existing table `{TABLE}` has no standard column `{missing}`: it was not created by this backend"
             )));
         }
-        let mut added = Vec::new();
-        for (i, f) in schema.custom.iter().enumerate() {
+        for f in &schema.custom {
             match existing.get(&f.column) {
                 Some(declared) => {
                     if affinity(declared) != column_type(f.field_type) {
@@ -273,12 +318,8 @@ pub(crate) async fn migrate(
                     )
                     .await?;
                     tracing::info!(column = %f.column, key = %f.key, "sqlite storage: added custom-field column");
-                    added.push(i);
                 }
             }
-        }
-        if !added.is_empty() {
-            move_blob_values(conn, schema, &added).await?;
         }
     }
     let mut indexes = vec![
@@ -305,6 +346,71 @@ pub(crate) async fn migrate(
         execute(conn, ddl, "create index").await?;
     }
     ensure_stopped_counts(conn).await
+}
+
+/// Refuses a new set of custom fields that would hide or break values stored
+/// under the old one: a column dropped from the fields while it holds values
+/// (reads would no longer show them), a column re-typed (SQLite keeps the
+/// declared type), a text length shorter than a stored value. The way through
+/// is the seed's: mark the field `to-delete`, run `ixn convert-fields`, then
+/// remove or re-map it.
+pub(crate) async fn check_change(
+    conn: &mut SqliteConnection,
+    old: &Schema,
+    new: &Schema,
+) -> Result<(), StorageError> {
+    let mut problems = Vec::new();
+    for f in &old.custom {
+        let kept = new.custom.iter().find(|n| n.column == f.column);
+        let Some(n) = kept else {
+            let held = count(conn, &format!("{} IS NOT NULL", quote(&f.column))).await?;
+            if held > 0 {
+                problems.push(format!(
+                    "custom field `{}` is removed but {held} interaction(s) hold a value in its column `{}`: mark it `to-delete = true`, run `ixn convert-fields`, then remove it",
+                    f.key, f.column
+                ));
+            }
+            continue;
+        };
+        if column_type(n.field_type) != column_type(f.field_type) {
+            problems.push(format!(
+                "custom field `{}`: column `{}` is {} and cannot become {}: map the key to a new column (mark this one `to-delete` and run `ixn convert-fields` first)",
+                n.key,
+                f.column,
+                f.field_type.name(),
+                n.field_type.name()
+            ));
+        } else if n.field_type == FieldType::Text
+            && n.length > 0
+            && (f.length == 0 || n.length < f.length)
+        {
+            let longer = count(
+                conn,
+                &format!("length({}) > {}", quote(&f.column), n.length),
+            )
+            .await?;
+            if longer > 0 {
+                problems.push(format!(
+                    "custom field `{}`: {longer} stored value(s) of column `{}` are longer than the new length {}",
+                    n.key, f.column, n.length
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(StorageError::permanent(problems.join("; ")))
+    }
+}
+
+/// Rows of the table matching `condition` (SQL built from checked identifiers only).
+async fn count(conn: &mut SqliteConnection, condition: &str) -> Result<i64, StorageError> {
+    let sql = format!("SELECT COUNT(*) FROM {} WHERE {condition}", quote(TABLE));
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_with(format!("count rows where {condition}")))
 }
 
 /// Creates the stopped-per-queue counts; on a database made before they
@@ -379,67 +485,6 @@ async fn execute(
     Ok(())
 }
 
-/// After columns were added for `added` custom fields: rows that already hold
-/// such a key in their blob get the value moved to the new column, so
-/// conditions on the column see it. A value of the wrong type or too long for
-/// the column stays in the blob (reads still show it).
-async fn move_blob_values(
-    conn: &mut SqliteConnection,
-    schema: &Schema,
-    added: &[usize],
-) -> Result<(), StorageError> {
-    let what = "move attached data into new custom-field columns";
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT \"id\", {blob} FROM {table} WHERE {blob} IS NOT NULL",
-        blob = quote(BLOB_COLUMN),
-        table = quote(TABLE)
-    )))
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db_with(what))?;
-    for row in rows {
-        let id: String = row.try_get("id").map_err(db_with(what))?;
-        let bytes: Option<Vec<u8>> = row.try_get(BLOB_COLUMN).map_err(db_with(what))?;
-        let Ok(mut blob) = properties::decode_blob(bytes.as_deref()) else {
-            // A blob this backend cannot read is left as it is; `get` reports it.
-            continue;
-        };
-        let mut moved: BTreeMap<usize, Param> = BTreeMap::new();
-        for &i in added {
-            let field = &schema.custom[i];
-            if let Some(value) = blob.get(&field.key)
-                && let Ok(param) = properties::column_param(field, value)
-            {
-                moved.insert(i, param);
-            }
-        }
-        if moved.is_empty() {
-            continue;
-        }
-        for &i in moved.keys() {
-            blob.remove(&schema.custom[i].key);
-        }
-        let mut update = SqlBuilder::new(&format!(
-            "UPDATE {} SET {} = ",
-            quote(TABLE),
-            quote(BLOB_COLUMN)
-        ));
-        update.param(properties::encode_blob(&blob)?);
-        for (i, param) in moved {
-            update
-                .push(&format!(", {} = ", quote(&schema.custom[i].column)))
-                .param(param);
-        }
-        update.push(" WHERE \"id\" = ").param(id);
-        update
-            .build()
-            .execute(&mut *conn)
-            .await
-            .map_err(db_with(what))?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
@@ -451,6 +496,7 @@ mod tests {
             column: column.into(),
             field_type: FieldType::Text,
             length: 10,
+            to_delete: false,
         }
     }
 
@@ -481,7 +527,7 @@ mod tests {
         assert!(!s.is_queryable("Category"));
         assert!(!s.is_queryable("flexible_properties"));
         assert!(!s.is_queryable("nope"));
-        assert_eq!(s.custom_index("Category"), Some(0));
+        assert_eq!(s.field_index("Category"), Some(0));
         assert!(s.insert_sql.contains("\"category\""));
     }
 

@@ -16,7 +16,9 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
-        // Check every row before touching the database.
+        // Check every row before touching the database, against the schema
+        // the insert uses (a reload may swap it meanwhile).
+        let schema = self.schema();
         let mut rows = Vec::with_capacity(batch.len());
         for n in batch {
             let what = format!("submit interaction `{}`", n.id);
@@ -30,7 +32,7 @@ impl Store {
                     "{what}: the queue is empty"
                 )));
             }
-            let split = split_new(&self.schema, n.properties).map_err(context(&what))?;
+            let split = split_new(&schema, n.properties).map_err(context(&what))?;
             let mut params = vec![
                 Param::Text(n.id),
                 Param::Text(n.tenant),
@@ -54,17 +56,21 @@ impl Store {
         let mut tx = WriteTx::begin(&self.pool, BEGIN_WRITE)
             .await
             .map_err(db_with("submit: begin transaction"))?;
-        let inserted = self.insert(tx.conn(), rows).await;
+        let inserted = match self.refresh_schema(tx.conn()).await {
+            Ok(()) => self.insert(tx.conn(), &schema.insert_sql, rows).await,
+            Err(e) => Err(e),
+        };
         tx.finish(inserted, db_with("submit: commit")).await
     }
 
     async fn insert(
         &self,
         conn: &mut SqliteConnection,
+        insert_sql: &str,
         rows: Vec<(String, Vec<Param>)>,
     ) -> Result<(), StorageError> {
         for (what, params) in rows {
-            query_with_params(self.schema.insert_sql.clone(), params)
+            query_with_params(insert_sql.to_string(), params)
                 .execute(&mut *conn)
                 .await
                 .map_err(|e| {

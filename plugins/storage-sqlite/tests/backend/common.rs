@@ -55,6 +55,7 @@ pub fn field(key: &str, column: &str, field_type: FieldType, length: u32) -> Cus
         column: column.into(),
         field_type,
         length,
+        to_delete: false,
     }
 }
 
@@ -121,4 +122,21 @@ pub fn outside(db: &Db, sql: &'static str) {
             .unwrap();
         sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
     });
+}
+
+/// One `SELECT COUNT(*) …` on a connection of its own.
+pub fn count(db: &Db, sql: &'static str) -> i64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::ConnectOptions;
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(db.path())
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+    })
 }

@@ -6,6 +6,7 @@ mod apply;
 mod claim;
 mod common;
 mod concurrency;
+mod convert;
 mod faults;
 mod open;
 mod submit;
