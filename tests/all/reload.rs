@@ -418,6 +418,123 @@ async fn a_sink_swapped_under_load_gets_every_event_exactly_once() {
     );
 }
 
+/// A sink plugin `.so` rebuilt at the same path under continuous
+/// submission: the reload loads the new build from its own content-addressed
+/// copy (a `dlopen` of the same path would answer the library it already has)
+/// and swaps the logger like a changed one; the old build stays mapped until
+/// its last write. Every event of the run is in the file exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_plugin_rebuilt_at_the_same_path_is_loaded_as_a_new_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let so = dir.path().join("sink.so");
+    let build = std::fs::read(ixn_tests::plugin_so("ixn-sink-jsonl").expect("the jsonl .so"))
+        .expect("read the .so");
+    std::fs::write(&so, &build).expect("copy the .so");
+    let text = config().replace(
+        "  delivery-protocol = \"jsonl\"\n",
+        &format!(
+            "  delivery-protocol = \"jsonl\"\n  plugin = \"{}\"\n",
+            so.display()
+        ),
+    );
+    assert!(text.contains("sink.so"), "the logger section was found");
+    let host = Arc::new(TestHost::start(&text).await.expect("host starts"));
+    let loaded_copies = || {
+        let maps = std::fs::read_to_string("/proc/self/maps").expect("read /proc/self/maps");
+        maps.lines()
+            .filter(|l| l.contains("/ixn-plugins/"))
+            .map(|l| l.rsplit('/').next().unwrap_or_default().to_string())
+            .collect::<BTreeSet<String>>()
+    };
+    let before = loaded_copies();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for c in 0..2 {
+        let (host, stop) = (host.clone(), stop.clone());
+        clients.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let (status, _) = host
+                    .submit(&ixn_tests::email(&format!("{c}/{n}")))
+                    .await
+                    .expect("submit");
+                assert_eq!(status, 201);
+                n += 1;
+            }
+            n
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A new build: the same code with other bytes (data after the ELF
+    // sections, which the loader ignores), written over the file in place.
+    let mut rebuilt = build.clone();
+    rebuilt.extend_from_slice(b"ixn-test: another build of the same sink");
+    std::fs::write(&so, &rebuilt).expect("rebuild the .so");
+    let (status, answer) = reload(&host).await;
+    assert_eq!(status, 200, "{answer:#}");
+    assert_eq!(
+        answer["changes"][0], "Event logger `file` changed: plugin file.",
+        "{answer:#}"
+    );
+    let copy_of = |bytes: &[u8]| {
+        use sha2::Digest;
+        let hash: String = sha2::Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("{hash}.so")
+    };
+    let after = loaded_copies();
+    assert!(
+        !before.contains(&copy_of(&rebuilt)) && after.contains(&copy_of(&rebuilt)),
+        "the new build is loaded from its own copy: {before:?} -> {after:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut submitted = 0;
+    for c in clients {
+        submitted += c.await.expect("a client");
+    }
+    host.wait_finished("bp.Error", submitted, Duration::from_secs(30))
+        .await
+        .expect("all processed");
+    // Saved again with the same bytes: nothing to reload.
+    std::fs::write(&so, &rebuilt).expect("write the same build");
+    let (status, answer) = reload(&host).await;
+    assert_eq!(
+        (status, answer["outcome"].as_str()),
+        (200, Some("unchanged")),
+        "{answer:#}"
+    );
+    let Ok(host) = Arc::try_unwrap(host) else {
+        panic!("the clients still hold the host");
+    };
+    let origin = host.server.bus().origin().to_string();
+    let produced = host.server.bus().produced();
+    let data = host.dir.path().join("data");
+    host.server.shutdown().await;
+
+    let mut in_file = Vec::new();
+    for line in std::fs::read_to_string(data.join("events.jsonl"))
+        .expect("the events file")
+        .lines()
+    {
+        let v: Json = serde_json::from_str(line).expect("a JSON line");
+        if v["origin"] == origin.as_str() {
+            in_file.push(v["sequence"].as_u64().expect("a sequence"));
+        }
+    }
+    let all: BTreeSet<u64> = in_file.iter().copied().collect();
+    assert_eq!(in_file.len(), all.len(), "an event written twice");
+    assert_eq!(all.len() as u64, produced, "every event written");
+    assert_eq!(
+        all.last().copied(),
+        Some(produced),
+        "sequences 1..=produced"
+    );
+}
+
 /// A lookup table changed live: the next call sees the new entries.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lookup_tables_change_live() {

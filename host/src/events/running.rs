@@ -16,6 +16,9 @@ use crate::plugins::Registry;
 pub struct RunningLogger {
     /// What it was built from: a reload keeps it while this is unchanged.
     pub config: EventLoggerConfig,
+    /// The SHA-256 of its sink's `.so` file as loaded; `None` for a built-in.
+    /// A reload reopens the sink when the file holds another version.
+    pub plugin_version: Option<String>,
     /// What the bus offers events to.
     pub logger: Arc<EventLogger>,
     cancel: CancellationToken,
@@ -25,6 +28,7 @@ pub struct RunningLogger {
 /// A logger whose sink is open and whose writer has not started yet.
 pub struct OpenedLogger {
     config: EventLoggerConfig,
+    plugin_version: Option<String>,
     logger: Arc<EventLogger>,
     writer: Writer,
 }
@@ -37,12 +41,14 @@ impl OpenedLogger {
             config.sink.clone(),
             config.sink_settings.clone(),
         );
-        let sink = tokio::task::spawn_blocking(move || reg.open_sink(&r, &s))
-            .await?
-            .with_context(|| format!("opening the sink of event logger `{}`", config.name))?;
+        let (sink, plugin_version) =
+            tokio::task::spawn_blocking(move || reg.open_sink_versioned(&r, &s))
+                .await?
+                .with_context(|| format!("opening the sink of event logger `{}`", config.name))?;
         let (logger, writer) = EventLogger::new(config, sink);
         Ok(OpenedLogger {
             config: config.clone(),
+            plugin_version,
             logger,
             writer,
         })
@@ -77,6 +83,7 @@ impl OpenedLogger {
         tracing::info!(logger = %self.config.name, sink = %self.config.sink, "Event logger started.");
         RunningLogger {
             config: self.config,
+            plugin_version: self.plugin_version,
             logger: self.logger,
             cancel,
             task,

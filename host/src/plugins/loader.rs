@@ -4,6 +4,14 @@
 //! read (with `object`) to find exactly one `ixn_plugin_entry_*` symbol: a file
 //! that is not an ixn plugin is refused without being loaded. After loading,
 //! the entry's table is checked for ABI version, layout and contract.
+//!
+//! What is loaded is a content-addressed copy of the bytes that were checked
+//! (`<temp>/ixn-plugins/<sha256>.so`), not the file itself: `dlopen` answers
+//! the library it already has for a path, so a plugin rebuilt at the same
+//! path would otherwise never be loaded again, and a file rewritten between
+//! the check and the load would run unchecked code. Each version stays mapped
+//! while anything opened from it lives (instances hold an `Arc` of it); none
+//! is unloaded under a running call.
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +47,16 @@ pub enum LoadError {
         /// libloading's error.
         source: libloading::Error,
     },
+    /// The content-addressed copy could not be written.
+    #[error("plugin {}: cannot copy it to {}: {source}", path.display(), copy.display())]
+    Copy {
+        /// The file.
+        path: PathBuf,
+        /// Where the copy goes.
+        copy: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The ABI record does not match this host.
     #[error("plugin {}: refused: {mismatch}", path.display())]
     Abi {
@@ -53,6 +71,7 @@ pub enum LoadError {
 pub struct LoadedLibrary {
     table: &'static PluginTable,
     path: PathBuf,
+    version: String,
     // Held, never used directly: dropping it would unload the code `table` points into.
     _library: libloading::Library,
 }
@@ -67,6 +86,49 @@ impl LoadedLibrary {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The SHA-256 of the bytes loaded.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+}
+
+/// The SHA-256 of a plugin file as it is now: what [`LoadedLibrary::version`]
+/// would be if it were loaded again.
+pub fn file_version(path: &Path) -> Result<String, LoadError> {
+    std::fs::read(path)
+        .map(|bytes| crate::digest::sha256_hex(&bytes))
+        .map_err(|source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// Where the copy of a version is loaded from.
+fn copy_dir() -> PathBuf {
+    std::env::temp_dir().join("ixn-plugins")
+}
+
+/// Writes `bytes` (whose SHA-256 is `version`) to their content-addressed
+/// path unless a file with exactly these bytes is already there; answers the path.
+fn content_addressed_copy(path: &Path, bytes: &[u8], version: &str) -> Result<PathBuf, LoadError> {
+    let dir = copy_dir();
+    let copy = dir.join(format!("{version}.so"));
+    let failed = |source| LoadError::Copy {
+        path: path.to_path_buf(),
+        copy: copy.clone(),
+        source,
+    };
+    // Another process (or user) may have put it there: trust it only if its bytes hash to its name.
+    if std::fs::read(&copy).is_ok_and(|there| crate::digest::sha256_hex(&there) == version) {
+        return Ok(copy);
+    }
+    std::fs::create_dir_all(&dir).map_err(failed)?;
+    // Written aside and renamed: a copy is never seen half-written.
+    let partial = dir.join(format!("{version}.so.{}.partial", std::process::id()));
+    std::fs::write(&partial, bytes).map_err(failed)?;
+    std::fs::rename(&partial, &copy).map_err(failed)?;
+    Ok(copy)
 }
 
 /// Finds the one entry symbol of a shared library without loading it.
@@ -100,11 +162,14 @@ pub fn load(path: &Path, kind: PluginKind) -> Result<LoadedLibrary, LoadError> {
         source,
     })?;
     let symbol = entry_symbol(path, &bytes)?;
+    let version = crate::digest::sha256_hex(&bytes);
+    let copy = content_addressed_copy(path, &bytes, &version)?;
     drop(bytes);
-    // SAFETY: the file is an ELF shared library exporting an ixn entry symbol;
-    // loading runs its initialisers, which is what loading a plugin means.
+    // SAFETY: the copy holds the bytes just checked: an ELF shared library
+    // exporting an ixn entry symbol; loading runs its initialisers, which is
+    // what loading a plugin means.
     let library =
-        unsafe { libloading::Library::new(path) }.map_err(|source| LoadError::Dlopen {
+        unsafe { libloading::Library::new(&copy) }.map_err(|source| LoadError::Dlopen {
             path: path.to_path_buf(),
             source,
         })?;
@@ -122,10 +187,11 @@ pub fn load(path: &Path, kind: PluginKind) -> Result<LoadedLibrary, LoadError> {
         path: path.to_path_buf(),
         mismatch,
     })?;
-    tracing::info!(path = %path.display(), plugin = %table.name(), "Plugin loaded.");
+    tracing::info!(path = %path.display(), plugin = %table.name(), version = %version, "Plugin loaded.");
     Ok(LoadedLibrary {
         table,
         path: path.to_path_buf(),
+        version,
         _library: library,
     })
 }

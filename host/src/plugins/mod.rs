@@ -162,8 +162,19 @@ impl Registry {
 
     /// Opens a sink plugin.
     pub fn open_sink(&self, r: &PluginRef, settings: &str) -> Result<SinkClient, PluginError> {
+        self.open_sink_versioned(r, settings).map(|(sink, _)| sink)
+    }
+
+    /// Opens a sink plugin; also answers the version (SHA-256) of the file
+    /// it was loaded from, `None` for a built-in.
+    pub fn open_sink_versioned(
+        &self,
+        r: &PluginRef,
+        settings: &str,
+    ) -> Result<(SinkClient, Option<String>), PluginError> {
         let (table, lib) = self.table(PluginKind::Sink, r)?;
-        SinkClient::open(
+        let version = lib.as_ref().map(|l| l.version().to_string());
+        let sink = SinkClient::open(
             table,
             settings,
             lib.map(|l| l as Arc<dyn std::any::Any + Send + Sync>),
@@ -171,6 +182,7 @@ impl Registry {
         .map_err(|e| PluginError::Open {
             plugin: r.to_string(),
             message: e.to_string(),
-        })
+        })?;
+        Ok((sink, version))
     }
 }

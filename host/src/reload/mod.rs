@@ -16,7 +16,7 @@
 pub mod components;
 pub mod watch;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -28,10 +28,11 @@ use tokio_util::task::TaskTracker;
 use crate::api::serve::{Limits, Listening};
 use crate::bp::scheduler::BpRuntime;
 use crate::bp::snapshot::Snapshot;
-use crate::config::Config;
-use crate::config::diff::{self, Change};
+use crate::config::diff::{self, Change, ChangeKind};
+use crate::config::{Config, PluginRef};
 use crate::events::{OpenedLogger, RunningLogger};
 use crate::plugins::Registry;
+use crate::plugins::loader::file_version;
 use crate::wasm::WasmEngine;
 
 /// A config a reload refused.
@@ -316,6 +317,11 @@ impl Parts {
         let versions = components::versions(&new).map_err(refuse)?;
         let mut changes = diff::diff(&running.config, &new);
         changes.extend(components::rebuilt(&running.components, &new, &versions));
+        let rebuilt_sinks = self.rebuilt_sinks(&new).map_err(refuse)?;
+        changes.extend(rebuilt_sinks.iter().map(|name| Change {
+            subject: format!("Event logger `{name}`"),
+            kind: ChangeKind::Changed(vec!["plugin file"]),
+        }));
         if changes.is_empty() {
             return Ok(None);
         }
@@ -352,10 +358,10 @@ impl Parts {
 
         let mut opened = Vec::new();
         for l in &new.event_loggers {
-            let keep = self
-                .loggers
-                .iter()
-                .any(|r| r.config.name == l.name && diff::logger_changes(&r.config, l).is_empty());
+            let keep = !rebuilt_sinks.contains(&l.name)
+                && self.loggers.iter().any(|r| {
+                    r.config.name == l.name && diff::logger_changes(&r.config, l).is_empty()
+                });
             if !keep {
                 // Opened loggers not started yet are dropped with their sinks on refusal.
                 let o = OpenedLogger::open(&self.registry, l)
@@ -404,6 +410,34 @@ impl Parts {
             opened,
             listener,
         }))
+    }
+
+    /// Loggers the new config keeps as they are whose sink `.so` file now
+    /// holds another build than the one loaded: each is reopened on the new
+    /// build (loaded from its own content-addressed copy) and swapped like a
+    /// changed logger. The old build stays mapped until its last call returns.
+    fn rebuilt_sinks(&self, new: &Config) -> Result<BTreeSet<String>, Vec<String>> {
+        let mut rebuilt = BTreeSet::new();
+        for r in &self.loggers {
+            let (Some(loaded), PluginRef::Library(path)) = (&r.plugin_version, &r.config.sink)
+            else {
+                continue;
+            };
+            let unchanged = new
+                .event_loggers
+                .iter()
+                .any(|l| l.name == r.config.name && diff::logger_changes(&r.config, l).is_empty());
+            if !unchanged {
+                // Reopened anyway, from whatever the file holds then.
+                continue;
+            }
+            let now = file_version(path)
+                .map_err(|e| vec![format!("event logger `{}`: {e}", r.config.name)])?;
+            if &now != loaded {
+                rebuilt.insert(r.config.name.clone());
+            }
+        }
+        Ok(rebuilt)
     }
 
     /// Queues the new config removes while they still hold interactions.
