@@ -103,6 +103,26 @@ pub struct BpRuntime {
 struct RunningView {
     view: View,
     cancel: CancellationToken,
+    /// Held shared by each puller for the length of one claim; a reload that
+    /// stops the view takes it exclusively (see [`StoppedViews::settled`]).
+    claiming: Arc<tokio::sync::RwLock<()>>,
+}
+
+/// The views a swap stopped. Their pullers claim nothing after
+/// [`StoppedViews::settled`] returns: a claim already in flight when the stop
+/// came has returned by then (its batch is processed as usual). Without this,
+/// an interaction submitted right after a reload that disabled its view
+/// could still be taken by that in-flight claim.
+#[must_use = "await `settled` before saying the views stopped"]
+pub struct StoppedViews(Vec<Arc<tokio::sync::RwLock<()>>>);
+
+impl StoppedViews {
+    /// Waits for claims in flight in the stopped views (one storage call each, at most).
+    pub async fn settled(self) {
+        for gate in self.0 {
+            drop(gate.write().await);
+        }
+    }
 }
 
 impl BpRuntime {
@@ -144,9 +164,9 @@ impl BpRuntime {
     /// Makes `snapshot` the one later claims run, then stops the pullers of
     /// views it removed or changed and starts those it added or changed;
     /// views it did not change keep pulling undisturbed.
-    pub fn swap(self: &Arc<Self>, snapshot: Snapshot) {
+    pub fn swap(self: &Arc<Self>, snapshot: Snapshot) -> StoppedViews {
         self.snapshot.store(Arc::new(snapshot));
-        self.sync_views();
+        self.sync_views()
     }
 
     fn waker(&self, queue: &str) -> Arc<Notify> {
@@ -197,7 +217,8 @@ impl BpRuntime {
 
     /// Starts every enabled view's pullers, the lease sweeper and the queue-depth refresher.
     pub fn start(self: &Arc<Self>) {
-        self.sync_views();
+        // Nothing ran before: no view to stop.
+        let _none = self.sync_views();
         let rt = self.clone();
         self.tracker.spawn(async move { rt.sweep_leases().await });
         let rt = self.clone();
@@ -205,7 +226,7 @@ impl BpRuntime {
     }
 
     /// Brings the running pullers in line with the snapshot's views.
-    fn sync_views(self: &Arc<Self>) {
+    fn sync_views(self: &Arc<Self>) -> StoppedViews {
         let config = self.config();
         let wanted: HashMap<&str, &View> = config
             .views()
@@ -213,6 +234,7 @@ impl BpRuntime {
             .map(|v| (v.name.as_str(), v))
             .collect();
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let mut stopped = Vec::new();
         running.retain(|name, r| {
             let keep = wanted
                 .get(name.as_str())
@@ -220,6 +242,7 @@ impl BpRuntime {
             if !keep {
                 // Its pullers finish the batch they hold and stop.
                 r.cancel.cancel();
+                stopped.push(r.claiming.clone());
             }
             keep
         });
@@ -228,22 +251,31 @@ impl BpRuntime {
                 continue;
             }
             let cancel = self.stop.child_token();
+            let claiming = Arc::new(tokio::sync::RwLock::new(()));
             for worker in 0..view.concurrency {
-                let (rt, v, c) = (self.clone(), view.clone(), cancel.clone());
+                let (rt, v, c, g) = (self.clone(), view.clone(), cancel.clone(), claiming.clone());
                 self.tracker
-                    .spawn(async move { rt.puller(v, worker, c).await });
+                    .spawn(async move { rt.puller(v, worker, c, g).await });
             }
             running.insert(
                 name.to_string(),
                 RunningView {
                     view: view.clone(),
                     cancel,
+                    claiming,
                 },
             );
         }
+        StoppedViews(stopped)
     }
 
-    async fn puller(self: Arc<Self>, view: View, worker: u32, cancel: CancellationToken) {
+    async fn puller(
+        self: Arc<Self>,
+        view: View,
+        worker: u32,
+        cancel: CancellationToken,
+        claiming: Arc<tokio::sync::RwLock<()>>,
+    ) {
         let owner = format!("{}/{}/{}", self.config().server.node_id, view.name, worker);
         let waker = self.waker(&view.queue);
         let stats = self.stats_of(&view.name);
@@ -291,7 +323,16 @@ impl BpRuntime {
                 lease_ms,
                 now: now_ms(),
             };
-            let idle = match self.storage.claim(request).await {
+            let claimed = {
+                let _claiming = claiming.read().await;
+                // Checked under the gate: a stop taken before this point is
+                // seen here, one taken after waits for this claim to return.
+                if cancel.is_cancelled() {
+                    return;
+                }
+                self.storage.claim(request).await
+            };
+            let idle = match claimed {
                 Ok(batch) if batch.is_empty() => true,
                 Ok(batch) => {
                     stats

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api::serve::{Limits, Listening};
-use crate::bp::scheduler::BpRuntime;
+use crate::bp::scheduler::{BpRuntime, StoppedViews};
 use crate::bp::snapshot::Snapshot;
 use crate::config::diff::{self, Change, ChangeKind};
 use crate::config::{Config, PluginRef};
@@ -281,7 +281,9 @@ impl Parts {
             }
         };
         let generation = running.generation + 1;
-        let changes = self.swap(built, generation);
+        let (changes, stopped) = self.swap(built, generation);
+        // Answered only once no stopped view can claim any more.
+        stopped.settled().await;
         for change in &changes {
             tracing::info!(generation, trigger, "{change}");
         }
@@ -471,8 +473,9 @@ impl Parts {
         }
     }
 
-    /// Swaps the built parts in; nothing here fails. Returns one line per change.
-    fn swap(&mut self, built: Built, generation: u64) -> Vec<String> {
+    /// Swaps the built parts in; nothing here fails. Returns one line per
+    /// change, and the views it stopped.
+    fn swap(&mut self, built: Built, generation: u64) -> (Vec<String>, StoppedViews) {
         let Built {
             config,
             engine,
@@ -488,7 +491,7 @@ impl Parts {
             .lookup_tables
             .store(Arc::new(config.lookup_tables.clone()));
         self.engine = engine;
-        self.runtime.swap(Snapshot {
+        let stopped = self.runtime.swap(Snapshot {
             generation,
             config: config.clone(),
             components,
@@ -554,6 +557,6 @@ impl Parts {
         }
         let rt = self.runtime.clone();
         tokio::spawn(async move { rt.refresh_depths_once().await });
-        changes.iter().map(ToString::to_string).collect()
+        (changes.iter().map(ToString::to_string).collect(), stopped)
     }
 }
