@@ -128,6 +128,7 @@ impl Server {
         if released > 0 {
             tracing::info!(released, node = %config.server.node_id, "Interactions a previous run of this node left leased put back.");
         }
+        runtime.move_replaced_once().await;
         runtime.start();
 
         let (tx, rx) = mpsc::channel(SUBMIT_BATCH * 4);

@@ -178,6 +178,37 @@ async fn changes_that_would_need_a_restart_or_strand_work_are_refused() {
         (200, Some("unchanged")),
         "{answer:#}"
     );
+
+    // A queue may replace one that is still configured: refused, naming both.
+    let both = text.replace(
+        "name = \"bp.Error\"",
+        "name = \"bp.Error\"\n  replaces = [\"bp.In\"]",
+    );
+    std::fs::write(dir.join("ixn.toml"), &both).expect("write");
+    let (status, answer) = reload(&host).await;
+    assert_eq!(status, 422, "{answer:#}");
+    assert!(
+        answer["rejected"]["errors"]
+            .to_string()
+            .contains("queue `bp.Error` replaces `bp.In`, which is still configured"),
+        "{answer:#}"
+    );
+
+    // The new config says where they go: applied, and they are there when the reload answers.
+    let replaced = moved.replace(
+        "name = \"bp.New\"",
+        "name = \"bp.New\"\n  replaces = [\"bp.In\"]",
+    );
+    std::fs::write(dir.join("ixn.toml"), &replaced).expect("write");
+    let (status, answer) = reload(&host).await;
+    assert_eq!(status, 200, "{answer:#}");
+    let changes = answer["changes"].to_string();
+    assert!(
+        changes.contains("Queue `bp.In` removed.") && changes.contains("Queue `bp.New` added."),
+        "{answer:#}"
+    );
+    assert_eq!(host.count("bp.New", "queued").await.expect("count"), 3);
+    assert_eq!(host.count("bp.In", "queued").await.unwrap_or(0), 0);
     host.server.shutdown().await;
 }
 

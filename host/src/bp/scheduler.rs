@@ -565,6 +565,9 @@ impl BpRuntime {
                 _ = self.stop.cancelled() => return,
             }
             self.recover_once().await;
+            // A batch that ran on an older config may still have sent
+            // something to a queue a reload removed: it moves on from there too.
+            self.move_replaced_once().await;
         }
     }
 
@@ -585,6 +588,28 @@ impl BpRuntime {
         let prefix = format!("{}/", self.config().server.node_id);
         let released = self.storage.release_leases(prefix).await;
         self.requeued(released, reason, now_ms())
+    }
+
+    /// Moves what removed queues still hold to the queues that replace them
+    /// (`replaces` in the config); returns how many moved.
+    pub async fn move_replaced_once(&self) -> usize {
+        let config = self.config();
+        let mut moved = 0;
+        for q in config.queues() {
+            for from in &q.replaces {
+                let now = now_ms();
+                let result = self
+                    .storage
+                    .move_queue(from.clone(), q.name.clone(), now)
+                    .await;
+                let n = self.requeued(result, "queue-removed", now);
+                if n > 0 {
+                    tracing::info!(moved = n, from = %from, to = %q.name, "Interactions of a removed queue moved to the queue that replaces it.");
+                }
+                moved += n;
+            }
+        }
+        moved
     }
 
     /// Reports interactions put back in their queues and wakes their views.
@@ -614,7 +639,9 @@ impl BpRuntime {
                     .collect();
                 self.bus.emit(events);
                 for r in &recovered {
-                    tracing::warn!(interaction = %r.id, queue = %r.queue, reason, "Lease ended; interaction back in its queue.");
+                    if reason != "queue-removed" {
+                        tracing::warn!(interaction = %r.id, queue = %r.queue, reason, "Lease ended; interaction back in its queue.");
+                    }
                     self.wake(&r.queue);
                 }
                 recovered.len()

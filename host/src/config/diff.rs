@@ -185,7 +185,10 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
         c.queues().map(|q| (q.name.clone(), q.clone())).collect()
     };
     keyed(&queues(old), &queues(new), "Queue", &mut push, |a, b| {
-        fields([("business-process", a.business_process != b.business_process)])
+        fields([
+            ("business-process", a.business_process != b.business_process),
+            ("replaces", a.replaces != b.replaces),
+        ])
     });
     let views = |c: &Config| -> BTreeMap<String, View> {
         c.views().map(|v| (v.name.clone(), v.clone())).collect()

@@ -184,6 +184,8 @@ pub struct Queue {
     pub business_process: String,
     /// Its views.
     pub views: Vec<View>,
+    /// Removed queues whose interactions are moved here.
+    pub replaces: Vec<String>,
 }
 
 /// A view, its condition already parsed.
@@ -325,6 +327,12 @@ impl Config {
     /// Every view of every queue.
     pub fn views(&self) -> impl Iterator<Item = &View> {
         self.queues().flat_map(|q| q.views.iter())
+    }
+
+    /// The queue that takes the interactions of the removed queue `queue`, if one does.
+    pub fn replacement_of(&self, queue: &str) -> Option<&Queue> {
+        self.queues()
+            .find(|q| q.replaces.iter().any(|r| r == queue))
     }
 
     /// The process a queue belongs to.
@@ -782,6 +790,7 @@ fn validate(
                 name: qname,
                 business_process: bp_name.clone(),
                 views,
+                replaces: q.replaces.iter().map(|r| r.get_ref().clone()).collect(),
             });
         }
         for (what, q) in [
@@ -804,6 +813,23 @@ fn validate(
             error_queue: bp.error_queue.get_ref().clone(),
             queues,
         });
+    }
+
+    // Checked once every queue is known: what a queue replaces must be gone.
+    let mut replaced = BTreeSet::new();
+    for q in raw
+        .business_processes
+        .iter()
+        .flat_map(|bp| bp.queues.iter())
+    {
+        for r in &q.replaces {
+            let (name, at) = (r.get_ref(), r.span().start);
+            if queue_names.contains(name) {
+                p.at(at, format!("queue `{}` replaces `{name}`, which is still configured: remove `{name}`, or this entry", q.name.get_ref()));
+            } else if !replaced.insert(name.clone()) {
+                p.at(at, format!("queue `{name}` is replaced twice: its interactions can go to one queue only"));
+            }
+        }
     }
 
     let mut event_loggers = Vec::new();

@@ -195,6 +195,12 @@ pub struct QueueSection {
     /// Views that pull from this queue.
     #[serde(default, rename = "view")]
     pub views: Vec<ViewSection>,
+    /// Queues this config removes whose interactions come here: a running
+    /// server moves what they still hold (and anything that lands in them
+    /// later) into this queue, so removing them strands nothing. Keep the
+    /// line until the removed queues are empty.
+    #[serde(default)]
+    pub replaces: Vec<Spanned<String>>,
 }
 
 /// `[[business-process.queue.view]]`

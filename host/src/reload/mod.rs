@@ -282,8 +282,10 @@ impl Parts {
         };
         let generation = running.generation + 1;
         let (changes, stopped) = self.swap(built, generation);
-        // Answered only once no stopped view can claim any more.
+        // Answered only once no stopped view can claim any more, and what
+        // removed queues held is in the queues that replace them.
         stopped.settled().await;
+        self.runtime.move_replaced_once().await;
         for change in &changes {
             tracing::info!(generation, trigger, "{change}");
         }
@@ -446,7 +448,7 @@ impl Parts {
     async fn stranded(&self, old: &Config, new: &Config) -> Vec<String> {
         let removed: Vec<&str> = old
             .queues()
-            .filter(|q| new.process_of(&q.name).is_none())
+            .filter(|q| new.process_of(&q.name).is_none() && new.replacement_of(&q.name).is_none())
             .map(|q| q.name.as_str())
             .collect();
         if removed.is_empty() {
@@ -460,7 +462,7 @@ impl Parts {
                 .filter(|(_, n)| *n > 0)
                 .map(|(c, n)| {
                     format!(
-                        "{}: queue `{}` is removed but holds {n} interaction(s) that would be stranded; keep it until they have left",
+                        "{}: queue `{}` is removed but holds {n} interaction(s) that would be stranded; keep it until they have left, or name it in another queue's `replaces`",
                         new.source.display(),
                         c.queue
                     )

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use ixn_plugin_api::storage::{
     ApplyOutcome, ClaimRequest, ConvertProgress, CustomField, DecisionRecord, ErrorKind,
-    Interaction, NewInteraction, QueueCount, Recovered, StorageClient, StorageError,
+    Interaction, MoveQueue, NewInteraction, QueueCount, Recovered, StorageClient, StorageError,
 };
 
 use crate::time::now_ms;
@@ -123,6 +123,18 @@ impl Storage {
     ) -> Result<Vec<Recovered>, StorageError> {
         let c = self.client.clone();
         self.blocking(move || c.release_leases(&owner_prefix)).await
+    }
+
+    /// Moves every live interaction of the removed queue `from` to `to`.
+    pub async fn move_queue(
+        &self,
+        from: String,
+        to: String,
+        now: i64,
+    ) -> Result<Vec<Recovered>, StorageError> {
+        let c = self.client.clone();
+        self.blocking(move || c.move_queue(&MoveQueue { from, to, now }))
+            .await
     }
 
     /// Takes new custom fields (a reload): adds their columns and indexes, or

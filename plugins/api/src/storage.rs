@@ -239,6 +239,14 @@ wit_record! { "convert-progress" pub struct ConvertProgress {
 
 wit_record! { "recovered" pub struct Recovered { pub id: String, pub queue: String } }
 
+/// The parameters of `move-queue`, encoded as one request (not a WIT type).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MoveQueue {
+    pub from: String,
+    pub to: String,
+    pub now: i64,
+}
+
 wit_enum! { "error-kind" pub enum ErrorKind { Retriable, Permanent } }
 
 wit_record! { "storage-error" pub struct StorageError { pub kind: ErrorKind, pub message: String } }
@@ -307,6 +315,7 @@ pub trait StorageBackend: Send + Sync + Sized + 'static {
     fn recover_expired(&self, now: i64) -> Result<Vec<Recovered>, StorageError>;
     /// `release-leases`: put back what owners with this name prefix hold.
     fn release_leases(&self, owner_prefix: String) -> Result<Vec<Recovered>, StorageError>;
+    fn move_queue(&self, request: MoveQueue) -> Result<Vec<Recovered>, StorageError>;
     fn update_fields(&self, fields: Vec<CustomField>) -> Result<(), StorageError>;
     fn convert_start(&self, reset: bool) -> Result<ConvertProgress, StorageError>;
     fn convert_step(&self, bulk_size: u32) -> Result<ConvertProgress, StorageError>;
@@ -325,6 +334,7 @@ pub mod method {
     pub const UPDATE_FIELDS: u32 = 8;
     pub const CONVERT_START: u32 = 9;
     pub const CONVERT_STEP: u32 = 10;
+    pub const MOVE_QUEUE: u32 = 11;
 }
 
 /// Decodes a request, runs the method, encodes the answer: the plugin side of `call`.
@@ -346,6 +356,7 @@ pub fn dispatch<B: StorageBackend>(
         method::UPDATE_FIELDS => encode(&backend.update_fields(decode(request).map_err(bad)?)?),
         method::CONVERT_START => encode(&backend.convert_start(decode(request).map_err(bad)?)?),
         method::CONVERT_STEP => encode(&backend.convert_step(decode(request).map_err(bad)?)?),
+        method::MOVE_QUEUE => encode(&backend.move_queue(decode(request).map_err(bad)?)?),
         other => {
             return Err(StorageError::permanent(format!(
                 "unknown storage method {other}"
@@ -433,6 +444,9 @@ impl StorageClient {
     /// See [`StorageBackend::release_leases`].
     pub fn release_leases(&self, owner_prefix: &str) -> Result<Vec<Recovered>, StorageError> {
         self.call(method::RELEASE_LEASES, owner_prefix)
+    }
+    pub fn move_queue(&self, request: &MoveQueue) -> Result<Vec<Recovered>, StorageError> {
+        self.call(method::MOVE_QUEUE, request)
     }
     pub fn update_fields(&self, fields: &[CustomField]) -> Result<(), StorageError> {
         self.call(method::UPDATE_FIELDS, fields)

@@ -1,4 +1,5 @@
-//! `recover-expired`: put back interactions whose lease ran out.
+//! `recover-expired`, `release-leases` and `move-queue`: interactions put
+//! (back) in a queue, queued, their lease ended.
 
 use ixn_plugin_api::storage::{Recovered, StorageError};
 use sqlx::Row;
@@ -68,5 +69,45 @@ impl Store {
             .collect::<Result<Vec<_>, StorageError>>()?;
         released.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(released)
+    }
+
+    /// Every live interaction of the removed queue `from` goes to `to`,
+    /// queued, its lease ended. One statement, so atomic.
+    pub(crate) async fn move_queue(
+        &self,
+        from: String,
+        to: String,
+        now: i64,
+    ) -> Result<Vec<Recovered>, StorageError> {
+        let what = format!("move the interactions of removed queue `{from}` to `{to}`");
+        if to.is_empty() || from == to {
+            return Err(StorageError::permanent(format!(
+                "{what}: the target must be another queue"
+            )));
+        }
+        let rows = sqlx::query(
+            "UPDATE \"interactions\"
+                SET \"queue\" = ?2, \"state\" = 0, \"lease_owner\" = NULL, \"lease_until\" = NULL,
+                    \"placed_in_queue_at\" = ?3, \"moved_to_queue_at\" = ?3
+              WHERE \"queue\" = ?1 AND \"stopped_at\" IS NULL
+              RETURNING \"id\", \"queue\"",
+        )
+        .bind(from.as_str())
+        .bind(to.as_str())
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_with(&what))?;
+        let mut moved = rows
+            .iter()
+            .map(|r| {
+                Ok(Recovered {
+                    id: r.try_get("id").map_err(db_with(&what))?,
+                    queue: r.try_get("queue").map_err(db_with(&what))?,
+                })
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        moved.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(moved)
     }
 }

@@ -40,7 +40,7 @@ use std::time::Duration;
 
 use ixn_plugin_api::storage::{
     ApplyOutcome, ClaimRequest, ConvertProgress, CustomField, DecisionRecord, Interaction,
-    NewInteraction, OpenSettings, QueueCount, Recovered, SettingProblem, StorageBackend,
+    MoveQueue, NewInteraction, OpenSettings, QueueCount, Recovered, SettingProblem, StorageBackend,
     StorageError,
 };
 use tokio::runtime::Runtime;
@@ -148,6 +148,11 @@ impl StorageBackend for SqliteBackend {
 
     fn release_leases(&self, owner_prefix: String) -> Result<Vec<Recovered>, StorageError> {
         self.run(|s| async move { s.release_leases(owner_prefix).await })
+    }
+
+    fn move_queue(&self, request: MoveQueue) -> Result<Vec<Recovered>, StorageError> {
+        let MoveQueue { from, to, now } = request;
+        self.run(|s| async move { s.move_queue(from, to, now).await })
     }
 
     fn update_fields(&self, fields: Vec<CustomField>) -> Result<(), StorageError> {

@@ -421,3 +421,73 @@ fn counts_per_queue_and_state() {
         ]
     );
 }
+
+#[test]
+fn a_removed_queue_moves_live_interactions_with_their_leases_ended() {
+    let db = Db::new();
+    let b = db.open();
+    b.submit(vec![
+        new_ix("a", "old"),
+        new_ix("b", "old"),
+        new_ix("c", "old"),
+    ])
+    .unwrap();
+    let leased = b.claim(claim_req("old", "bp", 1, 2000)).unwrap();
+    let stopped = b.claim(claim_req("old", "bp", 1, 2000)).unwrap();
+    let applied = b
+        .apply(vec![ixn_plugin_api::storage::DecisionRecord {
+            id: stopped[0].id.clone(),
+            owner: "bp".into(),
+            outcome: ixn_plugin_api::storage::Outcome::Stop("done".into()),
+            set_properties: vec![],
+            remove_properties: vec![],
+            component_version: None,
+            now: 2001,
+        }])
+        .unwrap();
+    assert_eq!(applied, [ixn_plugin_api::storage::ApplyOutcome::Applied]);
+
+    let moved = b
+        .move_queue(ixn_plugin_api::storage::MoveQueue {
+            from: "old".into(),
+            to: "new".into(),
+            now: 3000,
+        })
+        .unwrap();
+    assert_eq!(moved.len(), 2, "the stopped one stays: {moved:?}");
+    assert!(moved.iter().all(|m| m.queue == "new"));
+    let was_leased = b.get(leased[0].id.clone()).unwrap().unwrap();
+    assert_eq!(
+        (
+            was_leased.queue.as_str(),
+            was_leased.lease_owner,
+            was_leased.placed_in_queue_at
+        ),
+        ("new", None, 3000)
+    );
+    // The holder of the ended lease decides too late: nothing changes.
+    let late = b
+        .apply(vec![ixn_plugin_api::storage::DecisionRecord {
+            id: leased[0].id.clone(),
+            owner: "bp".into(),
+            outcome: ixn_plugin_api::storage::Outcome::Release(None),
+            set_properties: vec![],
+            remove_properties: vec![],
+            component_version: None,
+            now: 3001,
+        }])
+        .unwrap();
+    assert_eq!(late, [ixn_plugin_api::storage::ApplyOutcome::LeaseLost]);
+    assert_eq!(
+        ids(&b.claim(claim_req("new", "bp2", 10, 3002)).unwrap()).len(),
+        2
+    );
+    assert!(
+        b.move_queue(ixn_plugin_api::storage::MoveQueue {
+            from: "new".into(),
+            to: "new".into(),
+            now: 3003,
+        })
+        .is_err()
+    );
+}
