@@ -98,6 +98,14 @@ impl Figures {
 /// One state of the config the soak moves through.
 struct State {
     component: PathBuf,
+    /// A second build of the router, the canary when `canary` > 0.
+    canary_component: PathBuf,
+    /// The jsonl sink as a plugin `.so`, rebuilt in place by one kind of change.
+    sink: PathBuf,
+    /// Percent of interactions on the canary; 0: no canary line.
+    canary: u32,
+    /// Custom fields `Soak0`… added one per change of that kind.
+    fields: u32,
     limit: u32,
     concurrency: u32,
     check_interval: f64,
@@ -116,6 +124,16 @@ impl State {
         let vip: String = (0..self.vip)
             .map(|i| format!("\"vip{i}@example.com\" = \"gold\"\n"))
             .collect();
+        let fields: String = (0..self.fields)
+            .map(|i| format!("Soak{i} = {{ column = \"soak_{i}\", type = \"integer\" }}\n"))
+            .collect();
+        let canary = match self.canary {
+            0 => String::new(),
+            percent => format!(
+                "canary = {{ component = \"{}\", percent = {percent} }}\n",
+                self.canary_component.display()
+            ),
+        };
         // An invalid change: a wrong type the soak expects at its line.
         let limit = if invalid {
             "\"many\"".to_string()
@@ -138,9 +156,11 @@ call-timeout-ms = 300
 memory-limit-mb = 32
 instances-per-component = 2
 
+[custom-fields]
+{fields}
 [strategy.s]
 component = "{component}"
-[strategy.s.config]
+{canary}[strategy.s.config]
 soak = "{key}"
 
 [lookup-table.vip-senders]
@@ -165,6 +185,7 @@ error-queue = "bp.Error"
 name = "file"
   [event-logger.logger-settings]
   delivery-protocol = "jsonl"
+  plugin = "{sink}"
   storing-timeout = 500
   batch-size = {batch_size}
   [event-logger.sink-settings]
@@ -176,6 +197,7 @@ name = "file"
             concurrency = self.concurrency,
             batch_size = self.batch_size,
             file = self.events_file,
+            sink = self.sink.display(),
         )
     }
 }
@@ -196,7 +218,7 @@ async fn wait_config(host: &TestHost, done: impl Fn(&Json) -> bool) -> anyhow::R
 }
 
 /// The kinds of change, in the order the soak makes them.
-const KINDS: [&str; 9] = [
+const KINDS: [&str; 12] = [
     "view limit",
     "view check-interval",
     "lookup table",
@@ -205,6 +227,9 @@ const KINDS: [&str; 9] = [
     "logger batch-size",
     "strategy config",
     "component",
+    "custom field",
+    "canary",
+    "sink plugin build",
     "view concurrency",
 ];
 
@@ -217,8 +242,19 @@ fn first_state() -> anyhow::Result<(tempfile::TempDir, State)> {
         &component,
         crate::component_version(ixn_bp_artifacts::ROUTER, 0),
     )?;
+    let canary_component = work.path().join("router-canary.wasm");
+    std::fs::write(
+        &canary_component,
+        crate::component_version(ixn_bp_artifacts::ROUTER, 1_000_000),
+    )?;
+    let sink = work.path().join("sink-jsonl.so");
+    std::fs::copy(crate::plugin_so("ixn-sink-jsonl")?, &sink)?;
     let state = State {
         component,
+        canary_component,
+        sink,
+        canary: 0,
+        fields: 0,
         limit: 20,
         concurrency: 2,
         check_interval: 0.05,
@@ -308,6 +344,17 @@ pub async fn run_for(
                 let tmp = work.path().join("router.wasm.tmp");
                 std::fs::write(&tmp, crate::component_version(ixn_bp_artifacts::ROUTER, n))?;
                 std::fs::rename(&tmp, &component)?;
+            }
+            8 => state.fields += 1,
+            9 => state.canary = [10, 30, 0][(i / KINDS.len()) % 3],
+            10 => {
+                // Another build of the sink: other bytes after its ELF
+                // sections, put in place whole.
+                let mut build = std::fs::read(crate::plugin_so("ixn-sink-jsonl")?)?;
+                build.extend_from_slice(format!("ixn-soak build {n}").as_bytes());
+                let tmp = work.path().join("sink-jsonl.so.tmp");
+                std::fs::write(&tmp, build)?;
+                std::fs::rename(&tmp, &state.sink)?;
             }
             _ => state.concurrency = 1 + (state.concurrency % 3),
         }

@@ -867,8 +867,13 @@ async fn ixn_serve_reloads_the_shipped_config() {
     drop(taken);
 }
 
-/// Acceptance soak, bounded: 100 changes of every live kind by the three
-/// write patterns and 10 invalid ones under continuous submission; every
+/// Acceptance soak, bounded: 100 changes by the three write patterns, of 12
+/// kinds (view limit, check-interval and concurrency, lookup table, queues
+/// added and removed, logger file and batch-size, strategy config, a new
+/// component build, a custom field added, a canary added/changed/removed, a
+/// new build of the sink `.so`; `[server] listen` moves the clients'
+/// address and is tested on its own) and 10 invalid ones under continuous
+/// submission; every
 /// interaction finishes once, every event is in exactly one sink file, every
 /// invalid change is refused with its position. Figures:
 /// `cargo bench -p ixn-tests --bench reload`.
