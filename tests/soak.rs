@@ -401,9 +401,12 @@ pub async fn run_for(
         "{submitted} submitted, {stopped} stopped, {open} not finished: {rows:#?}"
     );
     let origin = host.server.bus().origin().to_string();
-    let produced = host.server.bus().produced();
+    // Counted after the shutdown: the last batch's events may be emitted
+    // after its decisions are stored, which is what the wait above sees.
+    let bus = host.server.bus().clone();
     let data = dir.join("data");
     host.server.shutdown().await;
+    let produced = bus.produced();
 
     let mut seen = BTreeSet::new();
     for n in 0..=state.events_file {

@@ -81,10 +81,11 @@ impl Server {
             custom_fields: config.custom_fields.clone(),
         };
         let (reg, r) = (registry.clone(), config.storage.clone());
-        let client = tokio::task::spawn_blocking(move || reg.open_storage(&r, &settings))
-            .await?
-            .with_context(|| format!("opening storage {}", config.storage))?;
-        let storage = Storage::new(client);
+        let (client, version) =
+            tokio::task::spawn_blocking(move || reg.open_storage_versioned(&r, &settings))
+                .await?
+                .with_context(|| format!("opening storage {}", config.storage))?;
+        let storage = Storage::with_plugin_version(client, version);
         tracing::info!(plugin = %storage.name(), "Storage open.");
 
         // Loggers stop after processing has, so they store the last events too.

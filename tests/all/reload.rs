@@ -415,9 +415,12 @@ async fn a_sink_swapped_under_load_gets_every_event_exactly_once() {
         panic!("the clients still hold the host");
     };
     let origin = host.server.bus().origin().to_string();
-    let produced = host.server.bus().produced();
+    // Counted after the shutdown: the last batch's events may be emitted
+    // after its decisions are stored, which is what `wait_finished` sees.
+    let bus = host.server.bus().clone();
     let data = host.dir.path().join("data");
     host.server.shutdown().await;
+    let produced = bus.produced();
 
     let (in_file, in_sql) = sequences(&data, &origin).await;
     assert!(
@@ -542,9 +545,12 @@ async fn a_sink_plugin_rebuilt_at_the_same_path_is_loaded_as_a_new_version() {
         panic!("the clients still hold the host");
     };
     let origin = host.server.bus().origin().to_string();
-    let produced = host.server.bus().produced();
+    // Counted after the shutdown: the last batch's events may be emitted
+    // after its decisions are stored, which is what `wait_finished` sees.
+    let bus = host.server.bus().clone();
     let data = host.dir.path().join("data");
     host.server.shutdown().await;
+    let produced = bus.produced();
 
     let mut in_file = Vec::new();
     for line in std::fs::read_to_string(data.join("events.jsonl"))
@@ -564,6 +570,46 @@ async fn a_sink_plugin_rebuilt_at_the_same_path_is_loaded_as_a_new_version() {
         Some(produced),
         "sequences 1..=produced"
     );
+}
+
+/// A storage plugin `.so` rebuilt under a running host cannot be taken
+/// live (storage is opened once per process): the reload is refused, saying
+/// it needs a restart, and the running storage keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuilt_storage_plugin_needs_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let so = dir.path().join("storage.so");
+    let build = std::fs::read(ixn_tests::plugin_so("ixn-storage-sqlite").expect("the sqlite .so"))
+        .expect("read the .so");
+    std::fs::write(&so, &build).expect("copy the .so");
+    let text = config().replace(
+        "plugin = \"sqlite\"",
+        &format!("plugin = \"{}\"", so.display()),
+    );
+    assert!(text.contains("storage.so"), "the storage section was found");
+    let host = TestHost::start(&text).await.expect("host starts");
+
+    let mut rebuilt = build;
+    rebuilt.extend_from_slice(b"ixn-test: another build of the storage");
+    std::fs::write(&so, &rebuilt).expect("rebuild the .so");
+    let (status, answer) = reload(&host).await;
+    assert_eq!(status, 422, "{answer:#}");
+    assert!(
+        answer["rejected"]["errors"]
+            .to_string()
+            .contains("[storage] changed: plugin file; this needs a restart."),
+        "{answer:#}"
+    );
+    assert_eq!(get_config(&host).await["generation"], 1);
+    let (status, _) = host
+        .submit(&ixn_tests::email("still stored"))
+        .await
+        .expect("submit");
+    assert_eq!(status, 201);
+    host.wait_finished("bp.Error", 1, Duration::from_secs(10))
+        .await
+        .expect("processed");
+    host.server.shutdown().await;
 }
 
 /// A lookup table changed live: the next call sees the new entries.

@@ -148,8 +148,20 @@ impl Registry {
         r: &PluginRef,
         settings: &OpenSettings,
     ) -> Result<StorageClient, PluginError> {
+        self.open_storage_versioned(r, settings)
+            .map(|(storage, _)| storage)
+    }
+
+    /// Opens a storage plugin; also answers the version (SHA-256) of the
+    /// file it was loaded from, `None` for a built-in.
+    pub fn open_storage_versioned(
+        &self,
+        r: &PluginRef,
+        settings: &OpenSettings,
+    ) -> Result<(StorageClient, Option<String>), PluginError> {
         let (table, lib) = self.table(PluginKind::Storage, r)?;
-        StorageClient::open(
+        let version = lib.as_ref().map(|l| l.version().to_string());
+        let storage = StorageClient::open(
             table,
             settings,
             lib.map(|l| l as Arc<dyn std::any::Any + Send + Sync>),
@@ -157,7 +169,8 @@ impl Registry {
         .map_err(|e| PluginError::Open {
             plugin: r.to_string(),
             message: e.to_string(),
-        })
+        })?;
+        Ok((storage, version))
     }
 
     /// Opens a sink plugin.

@@ -321,6 +321,12 @@ impl Parts {
         let versions = components::versions(&new).map_err(refuse)?;
         let mut changes = diff::diff(&running.config, &new);
         changes.extend(components::rebuilt(&running.components, &new, &versions));
+        if let Some(change) = self
+            .rebuilt_storage(&running.config, &new)
+            .map_err(refuse)?
+        {
+            changes.push(change);
+        }
         let rebuilt_sinks = self.rebuilt_sinks(&new).map_err(refuse)?;
         changes.extend(rebuilt_sinks.iter().map(|name| Change {
             subject: format!("Event logger `{name}`"),
@@ -413,6 +419,25 @@ impl Parts {
             changes,
             opened,
             listener,
+        }))
+    }
+
+    /// A storage plugin `.so` rebuilt at the path the running one was opened
+    /// from: storage is opened once per process, so this needs a restart.
+    fn rebuilt_storage(&self, old: &Config, new: &Config) -> Result<Option<Change>, Vec<String>> {
+        let (PluginRef::Library(path), Some(loaded)) =
+            (&old.storage, self.runtime.storage.plugin_version())
+        else {
+            return Ok(None);
+        };
+        if new.storage != old.storage {
+            // Another plugin: the config diff already says it needs a restart.
+            return Ok(None);
+        }
+        let now = file_version(path).map_err(|e| vec![format!("[storage] plugin: {e}")])?;
+        Ok((now != loaded).then(|| Change {
+            subject: "[storage]".into(),
+            kind: ChangeKind::NeedsRestart(vec!["plugin file"]),
         }))
     }
 

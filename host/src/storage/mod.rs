@@ -19,6 +19,8 @@ use crate::time::now_ms;
 pub struct Storage {
     client: Arc<StorageClient>,
     failing: Arc<Mutex<Option<Failing>>>,
+    /// The SHA-256 of the plugin `.so` it was opened from; `None` for a built-in.
+    plugin_version: Option<String>,
 }
 
 /// Since when the backend fails, and its latest error.
@@ -36,7 +38,21 @@ impl Storage {
         Storage {
             client: Arc::new(client),
             failing: Arc::default(),
+            plugin_version: None,
         }
+    }
+
+    /// Wraps a plugin opened from a `.so` file of this version (SHA-256).
+    pub fn with_plugin_version(client: StorageClient, version: Option<String>) -> Self {
+        Storage {
+            plugin_version: version,
+            ..Storage::new(client)
+        }
+    }
+
+    /// The SHA-256 of the plugin file it was opened from; `None` for a built-in.
+    pub fn plugin_version(&self) -> Option<&str> {
+        self.plugin_version.as_deref()
     }
 
     /// `Some` while the backend cannot store: its last call failed as
