@@ -334,8 +334,66 @@ async fn a_new_component_version_is_loaded_and_a_broken_one_refused() {
     host.server.shutdown().await;
 }
 
-/// Sequences of `origin` in the jsonl file and in the sql sink's tables.
-async fn sequences(data: &Path, origin: &str) -> (Vec<u64>, Vec<u64>) {
+/// Clients submitting e-mails without pause until stopped.
+struct Load {
+    stop: Arc<AtomicBool>,
+    clients: Vec<tokio::task::JoinHandle<u64>>,
+}
+
+impl Load {
+    fn start(host: &Arc<TestHost>, clients: u32) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients = (0..clients)
+            .map(|c| {
+                let (host, stop) = (host.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let mut n = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        let (status, _) = host
+                            .submit(&ixn_tests::email(&format!("{c}/{n}")))
+                            .await
+                            .expect("submit");
+                        assert_eq!(status, 201);
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        Load { stop, clients }
+    }
+
+    /// Stops the clients; how many they submitted.
+    async fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut submitted = 0;
+        for c in self.clients {
+            submitted += c.await.expect("a client");
+        }
+        submitted
+    }
+}
+
+/// Waits until every submitted interaction finished, shuts the host down and
+/// answers its events' origin, how many it produced and its directory (kept
+/// until the caller drops it; the data is in `data/`).
+async fn finish(host: Arc<TestHost>, submitted: u64) -> (String, u64, tempfile::TempDir) {
+    host.wait_finished("bp.Error", submitted, Duration::from_secs(30))
+        .await
+        .expect("all processed");
+    let Ok(host) = Arc::try_unwrap(host) else {
+        panic!("the clients still hold the host");
+    };
+    // Counted after the shutdown: the last batch's events may be emitted
+    // after its decisions are stored, which is what `wait_finished` sees.
+    let TestHost { server, dir, .. } = host;
+    let bus = server.bus().clone();
+    server.shutdown().await;
+    (bus.origin().to_string(), bus.produced(), dir)
+}
+
+/// Sequences of `origin` in `events.jsonl`.
+fn jsonl_sequences(data: &Path, origin: &str) -> Vec<u64> {
     let mut in_file = Vec::new();
     for line in std::fs::read_to_string(data.join("events.jsonl"))
         .unwrap_or_default()
@@ -346,6 +404,12 @@ async fn sequences(data: &Path, origin: &str) -> (Vec<u64>, Vec<u64>) {
             in_file.push(v["sequence"].as_u64().expect("a sequence"));
         }
     }
+    in_file
+}
+
+/// Sequences of `origin` in the jsonl file and in the sql sink's tables.
+async fn sequences(data: &Path, origin: &str) -> (Vec<u64>, Vec<u64>) {
+    let in_file = jsonl_sequences(data, origin);
     let mut conn = sqlx::SqliteConnection::connect(&format!(
         "sqlite://{}",
         data.join("reporting.db").display()
@@ -372,23 +436,7 @@ async fn sequences(data: &Path, origin: &str) -> (Vec<u64>, Vec<u64>) {
 async fn a_sink_swapped_under_load_gets_every_event_exactly_once() {
     let text = config();
     let host = Arc::new(TestHost::start(&text).await.expect("host starts"));
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut clients = Vec::new();
-    for c in 0..4 {
-        let (host, stop) = (host.clone(), stop.clone());
-        clients.push(tokio::spawn(async move {
-            let mut n = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let (status, _) = host
-                    .submit(&ixn_tests::email(&format!("{c}/{n}")))
-                    .await
-                    .expect("submit");
-                assert_eq!(status, 201);
-                n += 1;
-            }
-            n
-        }));
-    }
+    let load = Load::start(&host, 4);
     tokio::time::sleep(Duration::from_millis(700)).await;
     let swapped = text.replace(
         "  delivery-protocol = \"jsonl\"\n  storing-timeout = 500\n  [event-logger.sink-settings]\n  path = \"${data-dir}/events.jsonl\"",
@@ -403,24 +451,9 @@ async fn a_sink_swapped_under_load_gets_every_event_exactly_once() {
         "{answer:#}"
     );
     tokio::time::sleep(Duration::from_millis(700)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut submitted = 0;
-    for c in clients {
-        submitted += c.await.expect("a client");
-    }
-    host.wait_finished("bp.Error", submitted, Duration::from_secs(30))
-        .await
-        .expect("all processed");
-    let Ok(host) = Arc::try_unwrap(host) else {
-        panic!("the clients still hold the host");
-    };
-    let origin = host.server.bus().origin().to_string();
-    // Counted after the shutdown: the last batch's events may be emitted
-    // after its decisions are stored, which is what `wait_finished` sees.
-    let bus = host.server.bus().clone();
-    let data = host.dir.path().join("data");
-    host.server.shutdown().await;
-    let produced = bus.produced();
+    let submitted = load.stop().await;
+    let (origin, produced, dir) = finish(host, submitted).await;
+    let data = dir.path().join("data");
 
     let (in_file, in_sql) = sequences(&data, &origin).await;
     assert!(
@@ -481,24 +514,7 @@ async fn a_sink_plugin_rebuilt_at_the_same_path_is_loaded_as_a_new_version() {
             .collect::<BTreeSet<String>>()
     };
     let before = loaded_copies();
-
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut clients = Vec::new();
-    for c in 0..2 {
-        let (host, stop) = (host.clone(), stop.clone());
-        clients.push(tokio::spawn(async move {
-            let mut n = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let (status, _) = host
-                    .submit(&ixn_tests::email(&format!("{c}/{n}")))
-                    .await
-                    .expect("submit");
-                assert_eq!(status, 201);
-                n += 1;
-            }
-            n
-        }));
-    }
+    let load = Load::start(&host, 2);
     tokio::time::sleep(Duration::from_millis(500)).await;
     // A new build: the same code with other bytes (data after the ELF
     // sections, which the loader ignores), written over the file in place.
@@ -525,14 +541,7 @@ async fn a_sink_plugin_rebuilt_at_the_same_path_is_loaded_as_a_new_version() {
         "the new build is loaded from its own copy: {before:?} -> {after:?}"
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut submitted = 0;
-    for c in clients {
-        submitted += c.await.expect("a client");
-    }
-    host.wait_finished("bp.Error", submitted, Duration::from_secs(30))
-        .await
-        .expect("all processed");
+    let submitted = load.stop().await;
     // Saved again with the same bytes: nothing to reload.
     std::fs::write(&so, &rebuilt).expect("write the same build");
     let (status, answer) = reload(&host).await;
@@ -541,27 +550,10 @@ async fn a_sink_plugin_rebuilt_at_the_same_path_is_loaded_as_a_new_version() {
         (200, Some("unchanged")),
         "{answer:#}"
     );
-    let Ok(host) = Arc::try_unwrap(host) else {
-        panic!("the clients still hold the host");
-    };
-    let origin = host.server.bus().origin().to_string();
-    // Counted after the shutdown: the last batch's events may be emitted
-    // after its decisions are stored, which is what `wait_finished` sees.
-    let bus = host.server.bus().clone();
-    let data = host.dir.path().join("data");
-    host.server.shutdown().await;
-    let produced = bus.produced();
+    let (origin, produced, dir) = finish(host, submitted).await;
+    let data = dir.path().join("data");
 
-    let mut in_file = Vec::new();
-    for line in std::fs::read_to_string(data.join("events.jsonl"))
-        .expect("the events file")
-        .lines()
-    {
-        let v: Json = serde_json::from_str(line).expect("a JSON line");
-        if v["origin"] == origin.as_str() {
-            in_file.push(v["sequence"].as_u64().expect("a sequence"));
-        }
-    }
+    let in_file = jsonl_sequences(&data, &origin);
     let all: BTreeSet<u64> = in_file.iter().copied().collect();
     assert_eq!(in_file.len(), all.len(), "an event written twice");
     assert_eq!(all.len() as u64, produced, "every event written");

@@ -3,6 +3,7 @@
 
 use ixn_plugin_api::storage::{Recovered, StorageError};
 use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
 
 use crate::error::db_with;
 use crate::store::Store;
@@ -24,18 +25,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(db_with(what))?;
-        let mut recovered = rows
-            .iter()
-            .map(|r| {
-                Ok(Recovered {
-                    id: r.try_get("id").map_err(db_with(what))?,
-                    queue: r.try_get("queue").map_err(db_with(what))?,
-                })
-            })
-            .collect::<Result<Vec<_>, StorageError>>()?;
-        // RETURNING gives no defined order; sort for stable answers.
-        recovered.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(recovered)
+        recovered(&rows, what)
     }
 
     /// Every live interaction leased by an owner whose name starts with
@@ -58,17 +48,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(db_with(&what))?;
-        let mut released = rows
-            .iter()
-            .map(|r| {
-                Ok(Recovered {
-                    id: r.try_get("id").map_err(db_with(&what))?,
-                    queue: r.try_get("queue").map_err(db_with(&what))?,
-                })
-            })
-            .collect::<Result<Vec<_>, StorageError>>()?;
-        released.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(released)
+        recovered(&rows, &what)
     }
 
     /// Every live interaction of the removed queue `from` goes to `to`,
@@ -98,16 +78,22 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(db_with(&what))?;
-        let mut moved = rows
-            .iter()
-            .map(|r| {
-                Ok(Recovered {
-                    id: r.try_get("id").map_err(db_with(&what))?,
-                    queue: r.try_get("queue").map_err(db_with(&what))?,
-                })
-            })
-            .collect::<Result<Vec<_>, StorageError>>()?;
-        moved.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(moved)
+        recovered(&rows, &what)
     }
+}
+
+/// The `id` and `queue` RETURNING gave, sorted by id (RETURNING gives no
+/// defined order; sorted answers are stable).
+fn recovered(rows: &[SqliteRow], what: &str) -> Result<Vec<Recovered>, StorageError> {
+    let mut recovered = rows
+        .iter()
+        .map(|r| {
+            Ok(Recovered {
+                id: r.try_get("id").map_err(db_with(what))?,
+                queue: r.try_get("queue").map_err(db_with(what))?,
+            })
+        })
+        .collect::<Result<Vec<_>, StorageError>>()?;
+    recovered.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(recovered)
 }

@@ -107,8 +107,9 @@ pub fn ids(v: &[ixn_plugin_api::storage::Interaction]) -> Vec<String> {
     v.iter().map(|i| i.id.clone()).collect()
 }
 
-/// Runs SQL on a connection of its own, as an operator would from outside.
-pub fn outside(db: &Db, sql: &'static str) {
+/// Runs `f` on a connection of its own to the database, as an operator
+/// would from outside.
+fn on_own_connection<T>(db: &Db, f: impl AsyncFnOnce(&mut sqlx::SqliteConnection) -> T) -> T {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -120,23 +121,20 @@ pub fn outside(db: &Db, sql: &'static str) {
             .connect()
             .await
             .unwrap();
-        sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+        f(&mut conn).await
+    })
+}
+
+/// Runs SQL from outside.
+pub fn outside(db: &Db, sql: &'static str) {
+    on_own_connection(db, async |conn| {
+        sqlx::raw_sql(sql).execute(conn).await.unwrap();
     });
 }
 
-/// One `SELECT COUNT(*) …` on a connection of its own.
+/// One `SELECT COUNT(*) …` from outside.
 pub fn count(db: &Db, sql: &'static str) -> i64 {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        use sqlx::ConnectOptions;
-        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(db.path())
-            .connect()
-            .await
-            .unwrap();
-        sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+    on_own_connection(db, async |conn| {
+        sqlx::query_scalar(sql).fetch_one(conn).await.unwrap()
     })
 }
