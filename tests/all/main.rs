@@ -5,6 +5,7 @@ mod canary;
 mod config_errors;
 mod convert;
 mod crash_run;
+mod filters;
 mod hostile_wasm;
 mod http_limits;
 mod leases;

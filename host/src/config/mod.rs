@@ -949,6 +949,18 @@ fn validate_logger(
     }
     let s = &l.logger_settings;
     let protocol = s.delivery_protocol.get_ref().as_str();
+    let known = matches!(protocol, "event-log" | "jsonl" | "amqp" | "nats" | "mqtt");
+    if s.plugin.is_some() && !known {
+        // A sink plugin says how it delivers, but the protocol names what an
+        // administrator of the original reads first: it must be one of them.
+        p.at(s.delivery_protocol.span().start, format!("event logger `{name}`: unknown delivery-protocol `{protocol}`; use event-log, jsonl, amqp, nats or mqtt"));
+    }
+    if matches!(protocol, "amqp" | "nats" | "mqtt") && s.delivery_queue_name.is_none() {
+        p.at(
+            s.delivery_protocol.span().start,
+            format!("event logger `{name}`: delivery-protocol `{protocol}` needs delivery-queue-name (the queue, subject or topic events go to)"),
+        );
+    }
     let sink = match (&s.plugin, protocol) {
         (Some(path), _) => PluginRef::Library(base.join(path)),
         (None, "event-log") => PluginRef::Builtin("sql".into()),
@@ -1024,25 +1036,37 @@ fn validate_logger(
         (!set.is_empty()).then_some(set)
     });
     EventLoggerConfig {
-        name,
+        name: name.clone(),
         sink,
         sink_settings: serde_json::Value::Object(sink_settings).to_string(),
         setting_places,
-        batch_size: range(p, &s.batch_size, 1, 5000, "batch-size") as usize,
-        max_queue_size: range(p, &s.max_queue_size, 10_000, 100_000, "max-queue-size") as usize,
+        batch_size: range(
+            p,
+            &s.batch_size,
+            1,
+            5000,
+            &format!("event logger `{name}`: batch-size"),
+        ) as usize,
+        max_queue_size: range(
+            p,
+            &s.max_queue_size,
+            10_000,
+            100_000,
+            &format!("event logger `{name}`: max-queue-size"),
+        ) as usize,
         storing_timeout: Duration::from_millis(range(
             p,
             &s.storing_timeout,
             500,
             60_000,
-            "storing-timeout",
+            &format!("event logger `{name}`: storing-timeout (ms)"),
         )),
         reconnect_timeout: Duration::from_secs(range(
             p,
             &s.reconnect_timeout,
             1,
             3600,
-            "reconnect-timeout",
+            &format!("event logger `{name}`: reconnect-timeout (s)"),
         )),
         filter: EventFilter {
             log_agent_state: f.log_agent_state,

@@ -141,20 +141,7 @@ impl EventLogger {
     }
 
     fn wanted(&self, event: &Event) -> bool {
-        let f = &self.filter;
-        if let Some(ids) = &f.only_ids
-            && !ids.contains(&event.kind.id())
-        {
-            return false;
-        }
-        match event.endpoint {
-            Some(Endpoint::Queue) => f.log_queue,
-            Some(Endpoint::Strategy) => f.log_strategy,
-            Some(Endpoint::Agent) => f.log_agent_activity,
-            Some(Endpoint::AgentState) => f.log_agent_state,
-            Some(Endpoint::Esp) => f.log_esp_service,
-            None => true,
-        }
+        wants(&self.filter, event)
     }
 
     fn record(&self, origin: &str, generation: u64, sequence: u64, event: &Event) -> EventRecord {
@@ -338,5 +325,119 @@ impl Writer {
                 }
             }
         }
+    }
+}
+
+/// The seed's `event-filtering`: `event-filter-by-id`, when set, keeps only
+/// those ids; each `log-*` option set to false drops the events of its
+/// endpoint type. Events without an endpoint type (properties changed,
+/// submitted, processing stopped, held, resumed, custom reporting) cannot be
+/// filtered by endpoint.
+fn wants(f: &EventFilter, event: &Event) -> bool {
+    if let Some(ids) = &f.only_ids
+        && !ids.contains(&event.kind.id())
+    {
+        return false;
+    }
+    match event.endpoint {
+        Some(Endpoint::Queue) => f.log_queue,
+        Some(Endpoint::Strategy) => f.log_strategy,
+        Some(Endpoint::Agent) => f.log_agent_activity,
+        Some(Endpoint::AgentState) => f.log_agent_state,
+        Some(Endpoint::Esp) => f.log_esp_service,
+        None => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::EventKind;
+
+    fn all_on() -> EventFilter {
+        EventFilter {
+            log_agent_state: true,
+            log_agent_activity: true,
+            log_queue: true,
+            log_strategy: true,
+            log_esp_service: true,
+            log_userdata: true,
+            only_ids: None,
+        }
+    }
+
+    fn event(kind: EventKind, endpoint: Option<Endpoint>) -> Event {
+        Event::interaction(kind, endpoint, "ix", 0)
+    }
+
+    /// Turns one `log-*` option off.
+    type SwitchOff = fn(&mut EventFilter);
+
+    #[test]
+    fn each_endpoint_option_drops_its_endpoint_only() {
+        let cases: [(SwitchOff, EventKind, Endpoint); 5] = [
+            (
+                |f| f.log_queue = false,
+                EventKind::TakenFromQueue,
+                Endpoint::Queue,
+            ),
+            (
+                |f| f.log_strategy = false,
+                EventKind::PartyAdded,
+                Endpoint::Strategy,
+            ),
+            (
+                |f| f.log_agent_activity = false,
+                EventKind::PartyAdded,
+                Endpoint::Agent,
+            ),
+            (
+                |f| f.log_agent_state = false,
+                EventKind::AgentLogin,
+                Endpoint::AgentState,
+            ),
+            (
+                |f| f.log_esp_service = false,
+                EventKind::PlacedInQueue,
+                Endpoint::Esp,
+            ),
+        ];
+        let endpoints = [
+            Endpoint::Queue,
+            Endpoint::Strategy,
+            Endpoint::Agent,
+            Endpoint::AgentState,
+            Endpoint::Esp,
+        ];
+        for (switch_off, kind, dropped) in cases {
+            let mut f = all_on();
+            switch_off(&mut f);
+            for e in endpoints {
+                assert_eq!(
+                    wants(&f, &event(kind, Some(e))),
+                    e != dropped,
+                    "{dropped:?} off, event of {e:?}"
+                );
+            }
+            // Without an endpoint type an event cannot be filtered by endpoint.
+            assert!(wants(&f, &event(EventKind::ProcessingStopped, None)));
+        }
+    }
+
+    #[test]
+    fn filter_by_id_keeps_only_the_listed_ids_and_endpoint_options_still_apply() {
+        let mut f = all_on();
+        f.only_ids = Some([156, 159].into_iter().collect());
+        assert!(wants(&f, &event(EventKind::ProcessingStopped, None)));
+        assert!(wants(
+            &f,
+            &event(EventKind::PlacedInQueue, Some(Endpoint::Queue))
+        ));
+        assert!(!wants(&f, &event(EventKind::InteractionSubmitted, None)));
+        f.log_queue = false;
+        assert!(!wants(
+            &f,
+            &event(EventKind::PlacedInQueue, Some(Endpoint::Queue))
+        ));
     }
 }
