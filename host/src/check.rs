@@ -8,8 +8,6 @@
 //! validation that reads the files the config names. Nothing is written: no
 //! data directory, no database, no cache entry.
 
-use ixn_plugin_api::storage::OpenSettings;
-
 use crate::config::Config;
 use crate::plugins::Registry;
 use crate::reload::components::{arms, label};
@@ -36,11 +34,7 @@ pub fn runnable(config: &Config, registry: &Registry) -> Result<(), NotRunnable>
 /// line each. A reload runs this alone: it validates components by loading them.
 pub fn plugins(config: &Config, registry: &Registry) -> Vec<String> {
     let mut problems = Vec::new();
-    let storage_settings = OpenSettings {
-        settings: config.storage_settings.clone(),
-        custom_fields: config.custom_fields.clone(),
-    };
-    match registry.validate_storage(&config.storage, &storage_settings) {
+    match registry.validate_storage(&config.storage, &config.storage_open_settings()) {
         Ok(found) => problems.extend(found.into_iter().map(|(key, message)| {
             let place = config.storage_setting_places.of(&key);
             format!("{place}: [storage.settings] `{key}`: {message}")

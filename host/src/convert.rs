@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use ixn_plugin_api::storage::{ConvertProgress, OpenSettings};
+use ixn_plugin_api::storage::ConvertProgress;
 
 use crate::config::Config;
 use crate::plugins::Registry;
@@ -59,22 +59,7 @@ pub async fn run(
         "the configuration names what cannot run:\n  {}",
         problems.join("\n  ")
     );
-    // The same data directory `serve` would use (a storage file in it may not exist yet).
-    std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
-        format!(
-            "creating data directory {}",
-            config.server.data_dir.display()
-        )
-    })?;
-    let settings = OpenSettings {
-        settings: config.storage_settings.clone(),
-        custom_fields: config.custom_fields.clone(),
-    };
-    let (reg, name) = (registry.clone(), config.storage.clone());
-    let client = tokio::task::spawn_blocking(move || reg.open_storage(&name, &settings))
-        .await?
-        .with_context(|| format!("opening storage {}", config.storage))?;
-    let storage = Storage::new(client);
+    let storage = Storage::open(&config, registry).await?;
 
     let started = Instant::now();
     let mut progress = storage

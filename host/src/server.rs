@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use ixn_plugin_api::storage::{NewInteraction, OpenSettings, StorageError};
+use ixn_plugin_api::storage::{NewInteraction, StorageError};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -67,25 +67,10 @@ impl Server {
         // Everything the config names must be there and fit before anything is created.
         let (c, reg) = (config.clone(), registry.clone());
         tokio::task::spawn_blocking(move || crate::check::runnable(&c, &reg)).await??;
-        std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
-            format!(
-                "creating data directory {}",
-                config.server.data_dir.display()
-            )
-        })?;
         let stop = CancellationToken::new();
         let tracker = TaskTracker::new();
 
-        let settings = OpenSettings {
-            settings: config.storage_settings.clone(),
-            custom_fields: config.custom_fields.clone(),
-        };
-        let (reg, r) = (registry.clone(), config.storage.clone());
-        let (client, version) =
-            tokio::task::spawn_blocking(move || reg.open_storage_versioned(&r, &settings))
-                .await?
-                .with_context(|| format!("opening storage {}", config.storage))?;
-        let storage = Storage::with_plugin_version(client, version);
+        let storage = Storage::open(&config, registry).await?;
         tracing::info!(plugin = %storage.name(), "Storage open.");
 
         // Loggers stop after processing has, so they store the last events too.

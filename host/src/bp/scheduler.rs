@@ -98,6 +98,9 @@ pub struct BpRuntime {
     tracker: TaskTracker,
 }
 
+/// The log line for each interaction whose lease ended or was given back.
+const LEASE_ENDED: Option<&str> = Some("Lease ended; interaction back in its queue.");
+
 /// A view's pullers: the definition they were started with and their own
 /// stop, so a reload stops one view without touching the others.
 struct RunningView {
@@ -575,7 +578,7 @@ impl BpRuntime {
     pub async fn recover_once(&self) -> usize {
         let now = now_ms();
         let recovered = self.storage.recover_expired(now).await;
-        self.requeued(recovered, "lease-expired", now)
+        self.requeued(recovered, "lease-expired", now, LEASE_ENDED)
     }
 
     /// Puts back at once everything this node's pullers hold: at a stop, a
@@ -587,7 +590,7 @@ impl BpRuntime {
     pub async fn release_own_leases(&self, reason: &str) -> usize {
         let prefix = format!("{}/", self.config().server.node_id);
         let released = self.storage.release_leases(prefix).await;
-        self.requeued(released, reason, now_ms())
+        self.requeued(released, reason, now_ms(), LEASE_ENDED)
     }
 
     /// Moves what removed queues still hold to the queues that replace them
@@ -602,7 +605,8 @@ impl BpRuntime {
                     .storage
                     .move_queue(from.clone(), q.name.clone(), now)
                     .await;
-                let n = self.requeued(result, "queue-removed", now);
+                // One line for the move, not one per interaction.
+                let n = self.requeued(result, "queue-removed", now, None);
                 if n > 0 {
                     tracing::info!(moved = n, from = %from, to = %q.name, "Interactions of a removed queue moved to the queue that replaces it.");
                 }
@@ -612,7 +616,8 @@ impl BpRuntime {
         moved
     }
 
-    /// Reports interactions put back in their queues and wakes their views.
+    /// Reports interactions (re)queued, each with `reason` on its event, logs
+    /// `each` once per interaction when given, and wakes their views.
     fn requeued(
         &self,
         result: Result<
@@ -621,6 +626,7 @@ impl BpRuntime {
         >,
         reason: &str,
         now: i64,
+        each: Option<&str>,
     ) -> usize {
         match result {
             Ok(recovered) => {
@@ -639,15 +645,15 @@ impl BpRuntime {
                     .collect();
                 self.bus.emit(events);
                 for r in &recovered {
-                    if reason != "queue-removed" {
-                        tracing::warn!(interaction = %r.id, queue = %r.queue, reason, "Lease ended; interaction back in its queue.");
+                    if let Some(message) = each {
+                        tracing::warn!(interaction = %r.id, queue = %r.queue, reason, "{message}");
                     }
                     self.wake(&r.queue);
                 }
                 recovered.len()
             }
             Err(e) => {
-                tracing::warn!(error = %e, reason, "Putting leased interactions back failed.");
+                tracing::warn!(error = %e, reason, "Queuing interactions again failed.");
                 0
             }
         }

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ixn_plugin_api::storage::{Condition, CustomField, FieldType, OrderBy};
+use ixn_plugin_api::storage::{Condition, CustomField, FieldType, OpenSettings, OrderBy};
 use toml::Spanned;
 
 use crate::bp::condition::{self, Schema};
@@ -327,6 +327,15 @@ impl Config {
     /// Every view of every queue.
     pub fn views(&self) -> impl Iterator<Item = &View> {
         self.queues().flat_map(|q| q.views.iter())
+    }
+
+    /// What the storage plugin's `validate` and `open` get: its settings
+    /// document and the custom fields.
+    pub fn storage_open_settings(&self) -> OpenSettings {
+        OpenSettings {
+            settings: self.storage_settings.clone(),
+            custom_fields: self.custom_fields.clone(),
+        }
     }
 
     /// The queue that takes the interactions of the removed queue `queue`, if one does.

@@ -12,6 +12,10 @@ use ixn_plugin_api::storage::{
     Interaction, MoveQueue, NewInteraction, QueueCount, Recovered, StorageClient, StorageError,
 };
 
+use anyhow::Context;
+
+use crate::config::Config;
+use crate::plugins::Registry;
 use crate::time::now_ms;
 
 /// A shared handle on the open storage plugin.
@@ -42,12 +46,26 @@ impl Storage {
         }
     }
 
-    /// Wraps a plugin opened from a `.so` file of this version (SHA-256).
-    pub fn with_plugin_version(client: StorageClient, version: Option<String>) -> Self {
-        Storage {
+    /// Creates the data directory and opens the storage `config` names with
+    /// its custom fields (the plugin connects and migrates: blocking, so run
+    /// off the async runtime). `serve` and `convert-fields` open it this way.
+    pub async fn open(config: &Config, registry: &Registry) -> anyhow::Result<Storage> {
+        let dir = &config.server.data_dir;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating data directory {}", dir.display()))?;
+        let (reg, r, settings) = (
+            registry.clone(),
+            config.storage.clone(),
+            config.storage_open_settings(),
+        );
+        let (client, version) =
+            tokio::task::spawn_blocking(move || reg.open_storage_versioned(&r, &settings))
+                .await?
+                .with_context(|| format!("opening storage {}", config.storage))?;
+        Ok(Storage {
             plugin_version: version,
             ..Storage::new(client)
-        }
+        })
     }
 
     /// The SHA-256 of the plugin file it was opened from; `None` for a built-in.

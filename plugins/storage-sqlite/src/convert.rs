@@ -15,7 +15,7 @@ use sqlx::{Row, SqliteConnection};
 
 use crate::error::{context, db_with};
 use crate::properties::{Blob, column_param, column_value, decode_blob, encode_blob};
-use crate::schema::{BLOB_COLUMN, Schema, TABLE};
+use crate::schema::{self, BLOB_COLUMN, Schema, TABLE};
 use crate::sql::{Param, SqlBuilder, quote};
 use crate::store::{BEGIN_WRITE, Store};
 
@@ -89,7 +89,8 @@ async fn start(
         .execute(&mut *conn)
         .await
         .map_err(db_with(format!("create table `{CHECKPOINT}`")))?;
-    let total = count_rows(conn).await?;
+    // Every row: `id` is the primary key, never NULL.
+    let total = schema::count(conn, "\"id\" IS NOT NULL").await?.max(0) as u64;
     let fingerprint = schema.fingerprint();
     match read_checkpoint(conn).await? {
         Some(mut c) if !reset && c.fields == fingerprint => {
@@ -266,17 +267,6 @@ fn read_column(row: &SqliteRow, field: &CustomField) -> Result<Option<Value>, St
                 .map_err(db_with(what()))?,
         ),
     })
-}
-
-async fn count_rows(conn: &mut SqliteConnection) -> Result<u64, StorageError> {
-    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT COUNT(*) FROM {}",
-        quote(TABLE)
-    )))
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(db_with("count interactions"))?;
-    Ok(n.max(0) as u64)
 }
 
 async fn read_checkpoint(conn: &mut SqliteConnection) -> Result<Option<Checkpoint>, StorageError> {

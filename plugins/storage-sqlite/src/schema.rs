@@ -405,7 +405,10 @@ pub(crate) async fn check_change(
 }
 
 /// Rows of the table matching `condition` (SQL built from checked identifiers only).
-async fn count(conn: &mut SqliteConnection, condition: &str) -> Result<i64, StorageError> {
+pub(crate) async fn count(
+    conn: &mut SqliteConnection,
+    condition: &str,
+) -> Result<i64, StorageError> {
     let sql = format!("SELECT COUNT(*) FROM {} WHERE {condition}", quote(TABLE));
     sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .fetch_one(&mut *conn)
