@@ -12,5 +12,8 @@ pub fn registry() -> Registry {
     r.register(ixn_storage_sqlite::plugin_table());
     r.register(ixn_sink_sql::plugin_table());
     r.register(ixn_sink_jsonl::plugin_table());
+    r.register(ixn_sink_amqp::plugin_table());
+    r.register(ixn_sink_nats::plugin_table());
+    r.register(ixn_sink_mqtt::plugin_table());
     r
 }

@@ -51,10 +51,16 @@ pub struct DemoSummary {
     pub in_error: u64,
     /// Events the host produced.
     pub events_produced: u64,
-    /// Records the first configured event logger's sink holds (counted in the sink).
+    /// The fewest events any logger's sink holds: equal to `events_produced`
+    /// only when every sink holds every event. Counted in the sink: a table
+    /// or file counts its rows, a broker's events are consumed and counted
+    /// by id.
     pub events_logged: u64,
-    /// Records each logger's sink holds.
+    /// Events each logger's sink holds (distinct ids, for a broker).
     pub events_logged_by_logger: serde_json::Map<String, Json>,
+    /// Copies of events a broker delivered more than once (at-least-once
+    /// sinks after a retry), per broker logger.
+    pub events_duplicated_by_logger: serde_json::Map<String, Json>,
     /// Stopped interactions per queue they stopped in.
     pub stopped_by_queue: serde_json::Map<String, Json>,
     /// Wall time from the first submission to the last stop.
@@ -68,10 +74,7 @@ pub struct DemoSummary {
 pub async fn run(config_path: &Path, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let summary = run_demo(config_path, &args).await?;
     print_summary(&summary, args.json);
-    let logged_all = summary
-        .events_logged_by_logger
-        .values()
-        .all(|v| v.as_u64() == Some(summary.events_produced));
+    let logged_all = summary.events_logged == summary.events_produced;
     if summary.stopped as usize != summary.submitted || summary.in_error != 0 || !logged_all {
         eprintln!(
             "demo FAILED: not every interaction stopped cleanly, or a sink is missing events"
@@ -95,24 +98,68 @@ pub async fn run_demo(config_path: &Path, args: &DemoArgs) -> anyhow::Result<Dem
     };
     let config = Config::load_with(config_path, &overrides)?;
     let server = Server::start(config, &crate::builtins::registry()).await?;
+    // Subscribed before the first event: an MQTT broker keeps nothing for a
+    // subscriber that was not there.
+    let mut consumers = std::collections::BTreeMap::new();
+    for logger in &server.config().event_loggers {
+        if let Some(bodies) = consume::start(logger).await? {
+            consumers.insert(logger.name.clone(), bodies);
+        }
+    }
     let result = drive(&server, args).await;
     let bus = server.bus().clone();
     server.shutdown().await;
     let mut summary = result?;
     summary.events_produced = bus.produced();
-    for (i, logger) in bus.loggers().iter().enumerate() {
-        let count = logger
-            .stored_count()
-            .await
-            .with_context(|| format!("counting the sink of `{}`", logger.name()))?;
-        if i == 0 {
-            summary.events_logged = count.unwrap_or(0);
-        }
+    let mut fewest = None::<u64>;
+    for logger in bus.loggers() {
+        let wanted = summary.events_produced - logger.stats().filtered.load(Ordering::Relaxed);
+        let count = match consumers.get_mut(logger.name()) {
+            Some(bodies) => {
+                let tally =
+                    ixn_broker::tally::count(bodies, bus.origin(), wanted, Duration::from_secs(10))
+                        .await;
+                summary
+                    .events_duplicated_by_logger
+                    .insert(logger.name().to_string(), json!(tally.duplicates));
+                Some(tally.distinct)
+            }
+            None => logger
+                .stored_count()
+                .await
+                .with_context(|| format!("counting the sink of `{}`", logger.name()))?,
+        };
+        fewest = Some(fewest.unwrap_or(u64::MAX).min(count.unwrap_or(0)));
         summary
             .events_logged_by_logger
             .insert(logger.name().to_string(), json!(count));
     }
+    summary.events_logged = fewest.unwrap_or(0);
     Ok(summary)
+}
+
+/// Reading a broker logger's events back, to count them.
+mod consume {
+    use tokio::sync::mpsc::UnboundedReceiver;
+
+    use crate::config::EventLoggerConfig;
+
+    /// A consumer of the logger's queue, subject or topic; `None` for a
+    /// sink that counts what it holds itself (a table, a file).
+    pub async fn start(
+        logger: &EventLoggerConfig,
+    ) -> anyhow::Result<Option<UnboundedReceiver<Vec<u8>>>> {
+        let doc = logger.sink_settings.as_str();
+        let bodies = match logger.protocol.as_str() {
+            "amqp" => ixn_sink_amqp::consume::start(doc).await,
+            "nats" => ixn_sink_nats::consume::start(doc, true).await,
+            "mqtt" => ixn_sink_mqtt::consume::start(doc).await,
+            _ => return Ok(None),
+        };
+        bodies
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("event logger `{}`: {e}", logger.name))
+    }
 }
 
 async fn drive(server: &Server, args: &DemoArgs) -> anyhow::Result<DemoSummary> {
@@ -237,6 +284,7 @@ async fn drive(server: &Server, args: &DemoArgs) -> anyhow::Result<DemoSummary> 
         events_produced: 0,
         events_logged: 0,
         events_logged_by_logger: serde_json::Map::new(),
+        events_duplicated_by_logger: serde_json::Map::new(),
         stopped_by_queue: by_queue,
         elapsed_ms: elapsed.as_millis(),
         interactions_per_sec: submitted as f64 / elapsed.as_secs_f64().max(1e-9),
@@ -255,7 +303,12 @@ fn print_summary(s: &DemoSummary, as_json: bool) {
     }
     println!("  events produced    {}", s.events_produced);
     for (l, n) in &s.events_logged_by_logger {
-        println!("  events in sink of {l:<16} {n}");
+        match s.events_duplicated_by_logger.get(l) {
+            Some(d) => println!(
+                "  events in sink of {l:<16} {n} (consumed from the broker; {d} duplicates)"
+            ),
+            None => println!("  events in sink of {l:<16} {n}"),
+        }
     }
     println!(
         "  elapsed            {} ms ({:.0} interactions/s end to end)",

@@ -1,6 +1,7 @@
 //! ixn's end-to-end tests: one binary, a module per area.
 
 mod api;
+mod brokers;
 mod canary;
 mod config_errors;
 mod convert;

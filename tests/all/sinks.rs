@@ -19,7 +19,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 
 /// One business process `bp` whose view stops every interaction with `ok`
 /// (`hostile-err`), then the given event logger sections.
-fn config(loggers: &str) -> String {
+pub(crate) fn config(loggers: &str) -> String {
     format!(
         r#"
 [server]
@@ -91,7 +91,7 @@ name = "file"
   path = "${data-dir}/events.jsonl"
 "#;
 
-fn logger(host: &TestHost, name: &str) -> Arc<EventLogger> {
+pub(crate) fn logger(host: &TestHost, name: &str) -> Arc<EventLogger> {
     host.server
         .bus()
         .loggers()
@@ -118,7 +118,7 @@ fn reporting_db(host: &TestHost) -> PathBuf {
 }
 
 /// Submits `n` e-mails, `concurrency` at a time; panics unless all are stored.
-async fn submit_emails(host: &TestHost, n: usize, concurrency: usize) {
+pub(crate) async fn submit_emails(host: &TestHost, n: usize, concurrency: usize) {
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
@@ -152,7 +152,7 @@ async fn submit_emails(host: &TestHost, n: usize, concurrency: usize) {
 }
 
 /// Polls `probe` every 50 ms until it yields `Some`, or panics with `what` and its last state.
-async fn wait_for<T, F, Fut>(timeout: Duration, what: &str, mut probe: F) -> T
+pub(crate) async fn wait_for<T, F, Fut>(timeout: Duration, what: &str, mut probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, String>>,
@@ -188,7 +188,7 @@ async fn wait_stored(logger: &Arc<EventLogger>, expected: u64, what: &str) {
     .await
 }
 
-fn stats_line(l: &EventLogger) -> String {
+pub(crate) fn stats_line(l: &EventLogger) -> String {
     let s = l.stats();
     format!(
         "logger `{}`: queued {}, written {}, write_errors {}, discarded_overflow {}, discarded_rejected {}, filtered {}",

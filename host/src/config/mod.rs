@@ -220,6 +220,8 @@ pub struct View {
 pub struct EventLoggerConfig {
     /// Its name.
     pub name: String,
+    /// `delivery-protocol`: event-log, jsonl, amqp, nats or mqtt.
+    pub protocol: String,
     /// The sink plugin.
     pub sink: PluginRef,
     /// The JSON document handed to the sink: `sink-settings` (types kept,
@@ -970,16 +972,13 @@ fn validate_logger(
             format!("event logger `{name}`: delivery-protocol `{protocol}` needs delivery-queue-name (the queue, subject or topic events go to)"),
         );
     }
+    let broker = matches!(protocol, "amqp" | "nats" | "mqtt");
     let sink = match (&s.plugin, protocol) {
         (Some(path), _) => PluginRef::Library(base.join(path)),
         (None, "event-log") => PluginRef::Builtin("sql".into()),
-        (None, "jsonl") => PluginRef::Builtin("jsonl".into()),
-        (None, other @ ("amqp" | "nats" | "mqtt")) => {
-            p.at(s.delivery_protocol.span().start, format!("event logger `{name}`: delivery-protocol `{other}` has no built-in sink yet; set `plugin` to a sink .so"));
-            PluginRef::Builtin(other.into())
-        }
+        (None, other @ ("jsonl" | "amqp" | "nats" | "mqtt")) => PluginRef::Builtin(other.into()),
         (None, other) => {
-            p.at(s.delivery_protocol.span().start, format!("event logger `{name}`: unknown delivery-protocol `{other}`; use event-log or jsonl"));
+            p.at(s.delivery_protocol.span().start, format!("event logger `{name}`: unknown delivery-protocol `{other}`; use event-log, jsonl, amqp, nats or mqtt"));
             PluginRef::Builtin(other.into())
         }
     };
@@ -993,6 +992,12 @@ fn validate_logger(
     }
     if let Some(q) = &s.delivery_queue_name {
         sink_settings.insert("delivery-queue-name".into(), q.clone().into());
+    }
+    if let Some(recoverable) = &s.recoverable {
+        if !broker {
+            p.at(recoverable.span().start, format!("event logger `{name}`: recoverable applies to message-queue delivery (amqp, nats, mqtt), not `{protocol}`"));
+        }
+        sink_settings.insert("recoverable".into(), (*recoverable.get_ref()).into());
     }
     for (section, map) in [
         ("itx-custom-data", &l.itx_custom_data),
@@ -1046,6 +1051,7 @@ fn validate_logger(
     });
     EventLoggerConfig {
         name: name.clone(),
+        protocol: protocol.to_string(),
         sink,
         sink_settings: serde_json::Value::Object(sink_settings).to_string(),
         setting_places,

@@ -270,8 +270,8 @@ pub struct EventLoggerSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct LoggerSettingsSection {
-    /// `event-log` (database tables, the `sql` sink) or `jsonl` (a file);
-    /// message-queue protocols come with their sinks.
+    /// `event-log` (database tables, the `sql` sink), `jsonl` (a file),
+    /// `amqp`, `nats` or `mqtt` (a message broker).
     #[serde(default = "default_protocol")]
     pub delivery_protocol: Spanned<String>,
     /// A sink plugin `.so` to use instead of the protocol's built-in one, relative to this file.
@@ -296,6 +296,10 @@ pub struct LoggerSettingsSection {
     /// Seconds to wait before retrying a sink that is down (1–3600, default 10).
     #[serde(default = "default_reconnect")]
     pub reconnect_timeout: Spanned<u64>,
+    /// Persistent delivery (the seed's `DeliveryMode.PERSISTENT`): handed to
+    /// the sink as `recoverable`; message-queue sinks only.
+    #[serde(default)]
+    pub recoverable: Option<Spanned<bool>>,
 }
 
 /// `event-filtering`

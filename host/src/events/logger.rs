@@ -230,9 +230,21 @@ pub struct Writer {
 
 impl Writer {
     /// Writes until `cancel`, then stores what is queued, flushes the sink
-    /// and returns.
-    pub async fn run(mut self, cancel: CancellationToken) {
+    /// and returns what it could not write: a sink that is down when the
+    /// logger stops leaves its records to the logger that replaces it.
+    /// `carried` are such records of a predecessor, written first.
+    pub async fn run(
+        mut self,
+        cancel: CancellationToken,
+        carried: Vec<EventRecord>,
+    ) -> Vec<EventRecord> {
         let mut rx = std::mem::replace(&mut self.rx, mpsc::channel(1).1);
+        if !carried.is_empty() {
+            tracing::info!(logger = %self.name, records = carried.len(), "Writing the records the replaced logger could not.");
+            if let Err(left) = self.write_all(carried, &cancel).await {
+                return self.stop(left, &mut rx).await;
+            }
+        }
         let mut batch: Vec<EventRecord> = Vec::with_capacity(self.batch_size);
         let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
         loop {
@@ -269,21 +281,74 @@ impl Writer {
                     }
                 }
             }
+            let mut left = Vec::new();
             if !batch.is_empty() {
-                self.write(std::mem::take(&mut batch), &cancel).await;
+                let written = if closed {
+                    self.write_all(std::mem::take(&mut batch), &cancel).await
+                } else {
+                    self.write(std::mem::take(&mut batch), &cancel).await
+                };
+                if let Err(unwritten) = written {
+                    left = unwritten;
+                }
             }
             for w in waiters.drain(..) {
                 let _ = w.send(());
             }
-            if closed {
-                let sink = self.sink.clone();
-                let _ = tokio::task::spawn_blocking(move || sink.flush()).await;
-                return;
+            if closed || !left.is_empty() {
+                return self.stop(left, &mut rx).await;
             }
         }
     }
 
-    async fn write(&self, batch: Vec<EventRecord>, cancel: &CancellationToken) {
+    /// Collects what is still queued after `left`, flushes the sink and
+    /// returns the records never written.
+    async fn stop(
+        &self,
+        mut left: Vec<EventRecord>,
+        rx: &mut mpsc::Receiver<Message>,
+    ) -> Vec<EventRecord> {
+        while let Ok(m) = rx.try_recv() {
+            match m {
+                Message::Record(r) => left.push(r),
+                Message::Flush(w) => {
+                    let _ = w.send(());
+                }
+            }
+        }
+        let sink = self.sink.clone();
+        let _ = tokio::task::spawn_blocking(move || sink.flush()).await;
+        if !left.is_empty() {
+            tracing::warn!(logger = %self.name, records = left.len(), "Stopping with records the sink did not take; they go to the logger that replaces this one.");
+        }
+        left
+    }
+
+    /// Writes `records` in batches of `batch-size`; on cancellation, returns
+    /// the ones not written.
+    async fn write_all(
+        &self,
+        records: Vec<EventRecord>,
+        cancel: &CancellationToken,
+    ) -> Result<(), Vec<EventRecord>> {
+        let mut rest = records.into_iter().peekable();
+        while rest.peek().is_some() {
+            let batch: Vec<EventRecord> = rest.by_ref().take(self.batch_size).collect();
+            if let Err(mut left) = self.write(batch, cancel).await {
+                left.extend(rest);
+                return Err(left);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes one batch, retrying while the sink is down; gives the batch
+    /// back when cancelled first. A permanent refusal drops it, counted.
+    async fn write(
+        &self,
+        batch: Vec<EventRecord>,
+        cancel: &CancellationToken,
+    ) -> Result<(), Vec<EventRecord>> {
         let batch = Arc::new(batch);
         loop {
             let sink = self.sink.clone();
@@ -295,7 +360,7 @@ impl Writer {
                         .written
                         .fetch_add(batch.len() as u64, Ordering::Relaxed);
                     self.stats.sink_works();
-                    return;
+                    return Ok(());
                 }
                 Ok(Err(e)) => e,
                 Err(join) => {
@@ -309,20 +374,16 @@ impl Writer {
                     .discarded_rejected
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
                 tracing::error!(logger = %self.name, records = batch.len(), error = %error, "Sink refused a batch; it is dropped.");
-                return;
+                return Ok(());
             }
             self.stats.sink_failed(&error.message);
+            if cancel.is_cancelled() {
+                return Err(Arc::unwrap_or_clone(batch));
+            }
             tracing::warn!(logger = %self.name, records = batch.len(), error = %error, retry_in = ?self.reconnect_timeout, "Sink is unavailable; the batch is kept and retried.");
             tokio::select! {
                 _ = tokio::time::sleep(self.reconnect_timeout) => {}
-                _ = cancel.cancelled() => {
-                    self.stats.lost();
-                    self.stats
-                        .discarded_shutdown
-                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    tracing::error!(logger = %self.name, records = batch.len(), "Shutting down with an unwritten batch; it is lost.");
-                    return;
-                }
+                _ = cancel.cancelled() => return Err(Arc::unwrap_or_clone(batch)),
             }
         }
     }

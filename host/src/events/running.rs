@@ -8,6 +8,8 @@ use anyhow::Context;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use ixn_plugin_api::sink::EventRecord;
+
 use super::{EventLogger, Writer};
 use crate::config::EventLoggerConfig;
 use crate::plugins::Registry;
@@ -22,7 +24,8 @@ pub struct RunningLogger {
     /// What the bus offers events to.
     pub logger: Arc<EventLogger>,
     cancel: CancellationToken,
-    task: JoinHandle<()>,
+    /// Ends with the records the sink did not take.
+    task: JoinHandle<Vec<EventRecord>>,
 }
 
 /// A logger whose sink is open and whose writer has not started yet.
@@ -70,15 +73,17 @@ impl OpenedLogger {
     }
 
     /// Starts writing once `previous` has drained, so one logger's records
-    /// reach its sinks in order and two writers never share a file.
+    /// reach its sinks in order and two writers never share a file. What
+    /// `previous` could not write (its sink down) is written first.
     pub fn start_after(self, previous: Option<RunningLogger>) -> RunningLogger {
         let cancel = CancellationToken::new();
         let (writer, c) = (self.writer, cancel.clone());
         let task = tokio::spawn(async move {
-            if let Some(previous) = previous {
-                previous.drain().await;
-            }
-            writer.run(c).await;
+            let carried = match previous {
+                Some(previous) => previous.hand_over().await,
+                None => Vec::new(),
+            };
+            writer.run(c, carried).await
         });
         tracing::info!(logger = %self.config.name, sink = %self.config.sink, "Event logger started.");
         RunningLogger {
@@ -92,13 +97,32 @@ impl OpenedLogger {
 }
 
 impl RunningLogger {
-    /// Writes what it holds, flushes its sink and stops. Call once the bus
-    /// offers it nothing more ([`super::EventBus::replace_loggers`]).
+    /// Writes what it holds, flushes its sink and stops, for good: what the
+    /// sink did not take is lost, counted as `discarded_shutdown`. Call once
+    /// the bus offers it nothing more ([`super::EventBus::replace_loggers`]).
     pub async fn drain(self) {
-        self.cancel.cancel();
-        if let Err(e) = self.task.await {
-            tracing::error!(logger = %self.config.name, error = %e, "Event logger writer failed.");
+        let logger = self.logger.clone();
+        let name = self.config.name.clone();
+        let left = self.hand_over().await;
+        if !left.is_empty() {
+            let st = logger.stats();
+            st.discarded_shutdown.fetch_add(left.len() as u64, Relaxed);
+            st.last_loss_at.store(crate::time::now_ms(), Relaxed);
+            tracing::error!(logger = %name, records = left.len(), "Event logger stopped with records its sink did not take; they are lost.");
         }
+    }
+
+    /// Writes what it holds, flushes its sink, stops and returns what the
+    /// sink did not take, for the logger that replaces it.
+    pub async fn hand_over(self) -> Vec<EventRecord> {
+        self.cancel.cancel();
+        let left = match self.task.await {
+            Ok(left) => left,
+            Err(e) => {
+                tracing::error!(logger = %self.config.name, error = %e, "Event logger writer failed.");
+                Vec::new()
+            }
+        };
         let st = self.logger.stats();
         tracing::info!(
             logger = %self.config.name,
@@ -107,5 +131,6 @@ impl RunningLogger {
             discarded = st.discarded_overflow.load(Relaxed) + st.discarded_rejected.load(Relaxed) + st.discarded_shutdown.load(Relaxed),
             "Event logger stopped."
         );
+        left
     }
 }

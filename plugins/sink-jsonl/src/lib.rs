@@ -1,6 +1,6 @@
 //! `ixn-sink-jsonl`: the event logger's reporting events as JSON Lines in a file.
 //!
-//! Each record becomes one line (see [`line`] for the format); a batch is
+//! Each record becomes one line (see [`ixn_plugin_api::event_json`] for the format); a batch is
 //! appended with a single write, so it lands whole or, if the write fails, is
 //! cut back off the file. `stored_count` is the number of lines in the file:
 //! counted once at open, then kept up to date, so asking is O(1).
@@ -13,7 +13,6 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use ixn_plugin_api::sink::{EventRecord, SettingProblem, Sink, SinkError};
 
 pub mod file;
-pub mod line;
 pub mod settings;
 
 use file::io_error;
@@ -71,12 +70,13 @@ impl Sink for JsonlSink {
         }
         let mut buf = Vec::with_capacity(batch.len() * 256);
         for record in &batch {
-            line::encode_into(&mut buf, record).map_err(|e| {
+            ixn_plugin_api::event_json::encode_into(&mut buf, record).map_err(|e| {
                 SinkError::permanent(format!(
                     "jsonl sink: encoding event {} (sequence {}): {e}",
                     record.event_name, record.sequence
                 ))
             })?;
+            buf.push(b'\n');
         }
         let path = &self.settings.path;
         let mut state = self.state();

@@ -1,15 +1,17 @@
-//! One record as one JSON line.
+//! One event record as one JSON object: the format of the `jsonl` sink's
+//! lines and of every message-queue sink's messages, described by
+//! `wit/sink/event.schema.json` (a test checks what the sinks send against it).
 //!
 //! `{"origin":..,"sequence":..,"generation":..,"event_id":..,"event_name":..,"activity":..,"endpoint":..,
 //! "occurred_at":..,"interaction_id":..,"fields":{name: value}}`, keys in that
-//! order, text as UTF-8 (non-ASCII is not escaped). Field values are plain
+//! order, no trailing newline, text as UTF-8 (non-ASCII is not escaped). Field values are plain
 //! JSON: strings, numbers (timestamps as milliseconds since the epoch),
 //! booleans; a non-finite float becomes `null`. When a record repeats a field
 //! name, the last value wins and sits where the name first appeared.
 
 use std::collections::{HashMap, HashSet};
 
-use ixn_plugin_api::sink::{EventRecord, Field, Value};
+use crate::sink::{EventRecord, Field, Value};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 #[derive(serde::Serialize)]
@@ -66,7 +68,20 @@ impl Serialize for Plain<'_> {
     }
 }
 
-/// Appends `record` as one JSON line, newline included, to `out`.
+/// `record` as a JSON object.
+pub fn encode(record: &EventRecord) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = Vec::with_capacity(256 + record.fields.len() * 32);
+    encode_into(&mut out, record)?;
+    Ok(out)
+}
+
+/// The identity of a record as message ids carry it: `origin/sequence`,
+/// unique across restarts and hosts (see the WIT's `origin`).
+pub fn message_id(record: &EventRecord) -> String {
+    format!("{}/{}", record.origin, record.sequence)
+}
+
+/// Appends `record` as a JSON object (no newline) to `out`.
 pub fn encode_into(out: &mut Vec<u8>, record: &EventRecord) -> Result<(), serde_json::Error> {
     let line = Line {
         origin: &record.origin,
@@ -80,9 +95,7 @@ pub fn encode_into(out: &mut Vec<u8>, record: &EventRecord) -> Result<(), serde_
         interaction_id: record.interaction_id.as_deref(),
         fields: Fields(&record.fields),
     };
-    serde_json::to_writer(&mut *out, &line)?;
-    out.push(b'\n');
-    Ok(())
+    serde_json::to_writer(&mut *out, &line)
 }
 
 #[cfg(test)]
@@ -131,7 +144,7 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "{\"origin\":\"n1:0001\",\"sequence\":9,\"generation\":3,\"event_id\":168,\"event_name\":\"EventRejected\",\"activity\":\"interaction\",\
              \"endpoint\":\"agent\",\"occurred_at\":1700000000000,\"interaction_id\":null,\
-             \"fields\":{\"Тема\":\"последнее\",\"Score\":null,\"At\":5,\"Ok\":false}}\n"
+             \"fields\":{\"Тема\":\"последнее\",\"Score\":null,\"At\":5,\"Ok\":false}}"
         );
     }
 }

@@ -1,0 +1,55 @@
+//! Reading events back off the queue: what the demo and the tests count,
+//! instead of trusting the sink's own account.
+
+use futures_util::StreamExt;
+use lapin::options::BasicConsumeOptions;
+use lapin::types::FieldTable;
+use lapin::{Connection, ConnectionProperties};
+use tokio::sync::mpsc;
+
+use crate::settings::Settings;
+
+/// Consumes the queue of the sink `document` configures (auto-ack: what is
+/// read is gone) and sends each message body to the receiver, until the
+/// receiver is dropped. Must run inside a tokio runtime.
+pub async fn start(document: &str) -> Result<mpsc::UnboundedReceiver<Vec<u8>>, String> {
+    let s = Settings::parse(document).map_err(|e| e.message)?;
+    let connection = Connection::connect(&s.url, ConnectionProperties::default())
+        .await
+        .map_err(|e| format!("amqp consumer: connecting: {e}"))?;
+    let channel = connection
+        .create_channel()
+        .await
+        .map_err(|e| format!("amqp consumer: opening a channel: {e}"))?;
+    let mut consumer = channel
+        .basic_consume(
+            s.delivery_queue_name.as_str().into(),
+            "".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..BasicConsumeOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .map_err(|e| format!("amqp consumer: consuming `{}`: {e}", s.delivery_queue_name))?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        // Owns the connection for as long as it reads.
+        let _connection = connection;
+        while let Some(delivery) = consumer.next().await {
+            match delivery {
+                Ok(d) => {
+                    if tx.send(d.data).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "AMQP consumer stopped.");
+                    break;
+                }
+            }
+        }
+    });
+    Ok(rx)
+}

@@ -1,0 +1,168 @@
+//! One connection and confirm-mode channel to the broker.
+
+use futures_util::future::join_all;
+use ixn_plugin_api::event_json;
+use ixn_plugin_api::sink::{EventRecord, SinkError};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
+
+use crate::settings::Settings;
+
+/// AMQP delivery mode of a persistent message.
+const PERSISTENT: u8 = 2;
+/// AMQP delivery mode of a transient message.
+const TRANSIENT: u8 = 1;
+
+pub(crate) struct Link {
+    connection: Connection,
+    channel: Channel,
+}
+
+fn retriable(what: &str, e: impl std::fmt::Display) -> SinkError {
+    SinkError::retriable(format!("amqp sink: {what}: {e}"))
+}
+
+/// Each record's JSON body; a record that cannot be encoded refuses the batch.
+pub(crate) fn encode(batch: &[EventRecord]) -> Result<Vec<Vec<u8>>, SinkError> {
+    batch
+        .iter()
+        .map(|r| {
+            event_json::encode(r).map_err(|e| {
+                SinkError::permanent(format!(
+                    "amqp sink: encoding event {} (sequence {}): {e}",
+                    r.event_name, r.sequence
+                ))
+            })
+        })
+        .collect()
+}
+
+impl Link {
+    /// Connects, opens a channel in confirm mode and, when `declare`, declares the queue.
+    pub(crate) async fn connect(s: &Settings) -> Result<Link, SinkError> {
+        let connection = Connection::connect(&s.url, ConnectionProperties::default())
+            .await
+            .map_err(|e| retriable(&format!("connecting to {}", redact(&s.url)), e))?;
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(|e| retriable("opening a channel", e))?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(|e| retriable("enabling publisher confirms", e))?;
+        if s.declare {
+            let options = QueueDeclareOptions {
+                durable: s.recoverable,
+                ..QueueDeclareOptions::default()
+            };
+            channel
+                .queue_declare(
+                    s.delivery_queue_name.as_str().into(),
+                    options,
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(|e| {
+                    retriable(
+                        &format!(
+                            "declaring queue `{}` (durable: {})",
+                            s.delivery_queue_name, s.recoverable
+                        ),
+                        e,
+                    )
+                })?;
+        }
+        Ok(Link {
+            connection,
+            channel,
+        })
+    }
+
+    /// Publishes one message per record and waits for all confirms.
+    pub(crate) async fn publish(
+        &self,
+        s: &Settings,
+        batch: &[EventRecord],
+        bodies: &[Vec<u8>],
+    ) -> Result<(), SinkError> {
+        let options = BasicPublishOptions {
+            mandatory: true,
+            ..BasicPublishOptions::default()
+        };
+        let mode = if s.recoverable { PERSISTENT } else { TRANSIENT };
+        let mut confirms = Vec::with_capacity(batch.len());
+        for (record, body) in batch.iter().zip(bodies) {
+            let properties = BasicProperties::default()
+                .with_content_type("application/json".into())
+                .with_delivery_mode(mode)
+                .with_message_id(event_json::message_id(record).into())
+                .with_type(record.event_name.as_str().into());
+            let confirm = self
+                .channel
+                .basic_publish(
+                    s.exchange.as_str().into(),
+                    s.delivery_queue_name.as_str().into(),
+                    options,
+                    body,
+                    properties,
+                )
+                .await
+                .map_err(|e| retriable("publishing", e))?;
+            confirms.push(confirm);
+        }
+        let (mut nacked, mut returned, mut failed) = (0usize, 0usize, None);
+        let mut reason = None;
+        for confirmation in join_all(confirms.into_iter().map(|c| c.into_future())).await {
+            match confirmation {
+                Ok(Confirmation::Ack(None)) => {}
+                Ok(Confirmation::Ack(Some(r))) | Ok(Confirmation::Nack(Some(r))) => {
+                    returned += 1;
+                    reason.get_or_insert_with(|| format!("{} {}", r.reply_code, r.reply_text));
+                }
+                Ok(Confirmation::Nack(None)) => nacked += 1,
+                Ok(Confirmation::NotRequested) => nacked += 1,
+                Err(e) => {
+                    failed.get_or_insert_with(|| e.to_string());
+                }
+            }
+        }
+        if let Some(e) = failed {
+            return Err(retriable("waiting for publisher confirms", e));
+        }
+        if returned > 0 {
+            return Err(SinkError::retriable(format!(
+                "amqp sink: {returned} of {} messages came back unroutable ({}): does queue `{}` exist?",
+                batch.len(),
+                reason.unwrap_or_default(),
+                s.delivery_queue_name
+            )));
+        }
+        if nacked > 0 {
+            return Err(SinkError::retriable(format!(
+                "amqp sink: the broker refused {nacked} of {} messages (nack)",
+                batch.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Closes the channel and the connection, ignoring a connection already gone.
+    pub(crate) async fn close(self) {
+        let _ = self.channel.close(200, "ixn sink closing".into()).await;
+        let _ = self.connection.close(200, "ixn sink closing".into()).await;
+    }
+}
+
+/// The URL without its password, for messages.
+pub(crate) fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}

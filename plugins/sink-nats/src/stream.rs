@@ -1,0 +1,123 @@
+//! The client, its JetStream context and the stream events go to.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage};
+use ixn_plugin_api::event_json;
+use ixn_plugin_api::sink::{EventRecord, SinkError};
+
+use crate::settings::Settings;
+
+/// Acks awaited at most at once: a pipeline, not a publish-then-wait per message.
+const IN_FLIGHT: usize = 512;
+
+#[derive(Clone)]
+pub(crate) struct Publisher {
+    context: jetstream::Context,
+}
+
+fn retriable(what: &str, e: impl std::fmt::Display) -> SinkError {
+    SinkError::retriable(format!("nats sink: {what}: {e}"))
+}
+
+/// Each record's JSON body.
+pub(crate) fn encode(batch: &[EventRecord]) -> Result<Vec<bytes::Bytes>, SinkError> {
+    batch
+        .iter()
+        .map(|r| {
+            event_json::encode(r).map(Into::into).map_err(|e| {
+                SinkError::permanent(format!(
+                    "nats sink: encoding event {} (sequence {}): {e}",
+                    r.event_name, r.sequence
+                ))
+            })
+        })
+        .collect()
+}
+
+impl Publisher {
+    /// Connects; the client then reconnects by itself whenever the server goes.
+    pub(crate) async fn connect(s: &Settings) -> Result<Publisher, SinkError> {
+        let client = async_nats::ConnectOptions::new()
+            .connection_timeout(Duration::from_millis(s.connect_timeout))
+            .name("ixn event logger")
+            .connect(s.url.as_str())
+            .await
+            .map_err(|e| retriable(&format!("connecting to {}", s.url), e))?;
+        let mut context = jetstream::new(client);
+        context.set_timeout(Duration::from_millis(s.publish_timeout));
+        Ok(Publisher { context })
+    }
+
+    /// Finds the stream, creating it when allowed.
+    pub(crate) async fn ensure_stream(&self, s: &Settings) -> Result<(), SinkError> {
+        let name = s.stream_name();
+        if s.create_stream {
+            let config = jetstream::stream::Config {
+                name: name.clone(),
+                subjects: vec![s.delivery_queue_name.clone()],
+                storage: if s.recoverable {
+                    jetstream::stream::StorageType::File
+                } else {
+                    jetstream::stream::StorageType::Memory
+                },
+                duplicate_window: Duration::from_secs(s.duplicate_window),
+                ..Default::default()
+            };
+            self.context
+                .get_or_create_stream(config)
+                .await
+                .map_err(|e| retriable(&format!("creating stream `{name}`"), e))?;
+        } else {
+            self.context
+                .get_stream(&name)
+                .await
+                .map_err(|e| retriable(&format!("finding stream `{name}`"), e))?;
+        }
+        Ok(())
+    }
+
+    /// Publishes one message per record and waits for every ack.
+    pub(crate) async fn publish(
+        &self,
+        s: &Settings,
+        batch: &[EventRecord],
+        bodies: Vec<bytes::Bytes>,
+    ) -> Result<(), SinkError> {
+        let mut pending = VecDeque::with_capacity(IN_FLIGHT);
+        for (record, body) in batch.iter().zip(bodies) {
+            if pending.len() >= IN_FLIGHT
+                && let Some(ack) = pending.pop_front()
+            {
+                settle(ack).await?;
+            }
+            let message = PublishMessage::build()
+                .payload(body)
+                .message_id(event_json::message_id(record));
+            let ack = self
+                .context
+                .send_publish(s.delivery_queue_name.clone(), message)
+                .await
+                .map_err(|e| match e.kind() {
+                    // Too large for the server: no retry will change that.
+                    PublishErrorKind::MaxPayloadExceeded => SinkError::permanent(format!(
+                        "nats sink: event {} (sequence {}) is larger than the server's max_payload: {e}",
+                        record.event_name, record.sequence
+                    )),
+                    _ => retriable("publishing", e),
+                })?;
+            pending.push_back(ack);
+        }
+        while let Some(ack) = pending.pop_front() {
+            settle(ack).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn settle(ack: jetstream::context::PublishAckFuture) -> Result<(), SinkError> {
+    ack.await
+        .map(|_| ())
+        .map_err(|e| retriable("waiting for the stream's ack", e))
+}
