@@ -115,16 +115,27 @@ async fn health(State(s): State<ApiState>) -> Response {
                     RECENT_LOSS_MS / 1000
                 ));
             }
+            let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
             json!({
                 "name": l.name(),
-                "queued": st.queued.load(Ordering::Relaxed),
-                "written": st.written.load(Ordering::Relaxed),
-                "filtered": st.filtered.load(Ordering::Relaxed),
-                "discarded_overflow": st.discarded_overflow.load(Ordering::Relaxed),
-                "discarded_rejected": st.discarded_rejected.load(Ordering::Relaxed),
-                "discarded_shutdown": st.discarded_shutdown.load(Ordering::Relaxed),
-                "write_errors": st.write_errors.load(Ordering::Relaxed),
+                "sink_state": if failing.is_some() { "failing" } else { "ok" },
+                "received": load(&st.received),
+                "filtered": load(&st.filtered),
+                "queued": load(&st.queued),
+                "queue_length": l.queue_length(),
+                "written": load(&st.written),
+                "retried": load(&st.retried),
+                "write_errors": load(&st.write_errors),
+                "spooled": load(&st.spooled),
+                "spool_records": load(&st.spool_records),
+                "spool_bytes": load(&st.spool_bytes),
+                "dead_lettered": load(&st.dead_lettered),
+                "discarded_overflow": load(&st.discarded_overflow),
+                "discarded_spool_full": load(&st.discarded_spool_full),
+                "discarded_rejected": load(&st.discarded_rejected),
+                "discarded_shutdown": load(&st.discarded_shutdown),
                 "failing_since": failing.map(|f| f.since),
+                "last_error": st.last_error().map(|e| json!({"at": e.since, "message": e.error})),
             })
         })
         .collect();

@@ -238,6 +238,10 @@ pub struct EventLoggerConfig {
     pub storing_timeout: Duration,
     /// Retry period of a sink that is down.
     pub reconnect_timeout: Duration,
+    /// The disk spool, with `spool = "disk"`.
+    pub spool: Option<crate::events::SpoolConfig>,
+    /// Where records the sink refuses for good are kept (`<name>.jsonl` in it).
+    pub dead_letter_dir: PathBuf,
     /// What is stored.
     pub filter: EventFilter,
     /// Attached-data keys copied into interaction records (`itx-custom-data`).
@@ -1026,6 +1030,29 @@ fn validate_logger(
             p.at(l.name.span().start, format!("event logger `{name}`: custom-events `{id} = {table}`: want a numeric id and interaction, agent or custom"));
         }
     }
+    let spool_max_mb = range(
+        p,
+        &s.spool_max_size,
+        1,
+        1_048_576,
+        &format!("event logger `{name}`: spool-max-size (MB)"),
+    );
+    let spool = match s.spool.as_ref().map(|v| (v.get_ref().as_str(), v.span())) {
+        None | Some(("memory", _)) => None,
+        Some(("disk", _)) => Some(crate::events::SpoolConfig {
+            dir: data_dir
+                .join("spool")
+                .join(crate::events::dead_letter::file_name(&name)),
+            max_bytes: spool_max_mb * 1024 * 1024,
+        }),
+        Some((other, span)) => {
+            p.at(
+                span.start,
+                format!("event logger `{name}`: spool `{other}`: use memory or disk"),
+            );
+            None
+        }
+    };
     let f = &l.event_filtering;
     let only_ids = f.event_filter_by_id.as_ref().and_then(|ids| {
         let mut set = BTreeSet::new();
@@ -1093,5 +1120,7 @@ fn validate_logger(
             only_ids,
         },
         itx_custom_keys: l.itx_custom_data.keys().cloned().collect(),
+        spool,
+        dead_letter_dir: data_dir.join("dead-letter"),
     }
 }

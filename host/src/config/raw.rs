@@ -300,6 +300,14 @@ pub struct LoggerSettingsSection {
     /// the sink as `recoverable`; message-queue sinks only.
     #[serde(default)]
     pub recoverable: Option<Spanned<bool>>,
+    /// `memory` (default: the seed's behaviour, overflow discarded) or
+    /// `disk`: what the sink cannot take waits in a spool under the data
+    /// directory, across restarts.
+    #[serde(default)]
+    pub spool: Option<Spanned<String>>,
+    /// Megabytes the disk spool may hold (1–1048576, default 1024).
+    #[serde(default = "default_spool_max_size")]
+    pub spool_max_size: Spanned<u64>,
 }
 
 /// `event-filtering`
@@ -412,6 +420,10 @@ fn default_max_queue_size() -> Spanned<u32> {
 fn default_storing_timeout() -> Spanned<u64> {
     Spanned::new(0..0, 1000)
 }
+fn default_spool_max_size() -> Spanned<u64> {
+    Spanned::new(0..0, 1024)
+}
+
 fn default_reconnect() -> Spanned<u64> {
     Spanned::new(0..0, 10)
 }

@@ -4,8 +4,12 @@
 //! written when `batch-size` records are waiting or `storing-timeout` has
 //! passed since the first of them. A retriable sink error keeps the batch and
 //! retries after `reconnect-timeout` while new events keep queueing (and, past
-//! the bound, are discarded and counted); a permanent error drops the batch,
-//! counted and logged.
+//! the bound, are discarded and counted, as the seed says). With
+//! `spool = "disk"` what the sink cannot take goes to the logger's disk
+//! spool instead, which is delivered, oldest first, before anything newer
+//! and survives restarts. A permanent refusal is narrowed down to the
+//! records at fault, which go to the dead-letter file with the reason; the
+//! rest of the batch is written.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,6 +19,8 @@ use ixn_plugin_api::sink::{ErrorKind, EventRecord, Field, SinkClient};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use super::dead_letter::DeadLetter;
+use super::spool::SpoolHandle;
 use super::{Endpoint, Event};
 use crate::config::{EventFilter, EventLoggerConfig};
 
@@ -26,24 +32,41 @@ enum Message {
 /// Counters of one logger.
 #[derive(Debug, Default)]
 pub struct LoggerStats {
+    /// Events offered to the logger.
+    pub received: AtomicU64,
     /// Records accepted into the queue.
     pub queued: AtomicU64,
     /// Records the sink acknowledged.
     pub written: AtomicU64,
     /// Records discarded because the queue was full.
     pub discarded_overflow: AtomicU64,
-    /// Records dropped because the sink refused them permanently.
+    /// Records the sink refused for good that the dead-letter file could not take either.
     pub discarded_rejected: AtomicU64,
     /// Records left out by `event-filtering`.
     pub filtered: AtomicU64,
     /// Write attempts that failed.
     pub write_errors: AtomicU64,
+    /// Write attempts that failed as retriable (the sink down): kept and retried.
+    pub retried: AtomicU64,
+    /// Records appended to the disk spool.
+    pub spooled: AtomicU64,
+    /// Records in the disk spool now.
+    pub spool_records: AtomicU64,
+    /// Bytes in the disk spool now.
+    pub spool_bytes: AtomicU64,
+    /// Records discarded because the disk spool was full (`spool-max-size`).
+    pub discarded_spool_full: AtomicU64,
+    /// Records the sink refused for good, kept in the dead-letter file.
+    pub dead_lettered: AtomicU64,
     /// Records still unwritten when the host stopped while the sink was down.
     pub discarded_shutdown: AtomicU64,
     /// When the logger last discarded or dropped a record (ms since the epoch; 0: never).
     pub last_loss_at: AtomicI64,
     /// `Some` while the sink fails: since when, and its latest error.
     pub failing: Mutex<Option<crate::storage::Failing>>,
+    /// The latest error of the sink, kept after it works again: when
+    /// (`since`) and what.
+    pub last_error: Mutex<Option<crate::storage::Failing>>,
 }
 
 impl LoggerStats {
@@ -52,7 +75,22 @@ impl LoggerStats {
             .store(crate::time::now_ms(), Ordering::Relaxed);
     }
 
+    fn note_error(&self, error: &str) {
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(crate::storage::Failing {
+                since: crate::time::now_ms(),
+                error: error.to_string(),
+            });
+        }
+    }
+
+    /// The sink's latest error, if it ever failed.
+    pub fn last_error(&self) -> Option<crate::storage::Failing> {
+        self.last_error.lock().ok().and_then(|f| f.clone())
+    }
+
     fn sink_failed(&self, error: &str) {
+        self.note_error(error);
         if let Ok(mut failing) = self.failing.lock() {
             let since = failing
                 .as_ref()
@@ -62,6 +100,11 @@ impl LoggerStats {
                 error: error.to_string(),
             });
         }
+    }
+
+    fn spool_gauges(&self, spool: &SpoolHandle) {
+        self.spool_records.store(spool.records(), Ordering::Relaxed);
+        self.spool_bytes.store(spool.bytes(), Ordering::Relaxed);
     }
 
     fn sink_works(&self) {
@@ -102,6 +145,8 @@ impl EventLogger {
             batch_size: config.batch_size,
             storing_timeout: config.storing_timeout,
             reconnect_timeout: config.reconnect_timeout,
+            spool: config.spool.clone(),
+            dead_letter: DeadLetter::new(&config.dead_letter_dir, &config.name),
             rx,
         };
         let logger = Arc::new(EventLogger {
@@ -127,6 +172,11 @@ impl EventLogger {
     /// Its counters.
     pub fn stats(&self) -> &LoggerStats {
         &self.stats
+    }
+
+    /// Records waiting in its memory queue.
+    pub fn queue_length(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
     }
 
     /// Attached-data keys this logger maps.
@@ -182,6 +232,9 @@ impl EventLogger {
     /// Offers events of `origin` and config `generation` numbered from
     /// `first_sequence`; never waits.
     pub fn offer(&self, origin: &str, generation: u64, first_sequence: u64, events: &[Event]) {
+        self.stats
+            .received
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
         for (i, event) in events.iter().enumerate() {
             if !self.wanted(event) {
                 self.stats.filtered.fetch_add(1, Ordering::Relaxed);
@@ -217,6 +270,15 @@ impl EventLogger {
     }
 }
 
+/// Where a logger keeps what its sink cannot take yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpoolConfig {
+    /// The spool's directory.
+    pub dir: std::path::PathBuf,
+    /// Bytes of undelivered records it may hold.
+    pub max_bytes: u64,
+}
+
 /// Writes a logger's queue to its sink, in batches.
 pub struct Writer {
     name: String,
@@ -225,29 +287,48 @@ pub struct Writer {
     batch_size: usize,
     storing_timeout: Duration,
     reconnect_timeout: Duration,
+    spool: Option<SpoolConfig>,
+    dead_letter: DeadLetter,
     rx: mpsc::Receiver<Message>,
 }
 
 impl Writer {
     /// Writes until `cancel`, then stores what is queued, flushes the sink
     /// and returns what it could not write: a sink that is down when the
-    /// logger stops leaves its records to the logger that replaces it.
-    /// `carried` are such records of a predecessor, written first.
+    /// logger stops leaves its records to the logger that replaces it (with
+    /// a disk spool, nothing is left: the spool keeps it). `carried` are
+    /// such records of a predecessor, written first.
     pub async fn run(
         mut self,
         cancel: CancellationToken,
         carried: Vec<EventRecord>,
     ) -> Vec<EventRecord> {
         let mut rx = std::mem::replace(&mut self.rx, mpsc::channel(1).1);
+        let spool = self.open_spool().await;
+        let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
         if !carried.is_empty() {
             tracing::info!(logger = %self.name, records = carried.len(), "Writing the records the replaced logger could not.");
-            if let Err(left) = self.write_all(carried, &cancel).await {
-                return self.stop(left, &mut rx).await;
+            match spool.as_ref() {
+                Some(sp) => self.to_spool(sp, carried).await,
+                None => {
+                    if let Err(left) = self.write_all(carried, &cancel).await {
+                        return self.stop(left, &mut rx, waiters).await;
+                    }
+                }
             }
         }
         let mut batch: Vec<EventRecord> = Vec::with_capacity(self.batch_size);
-        let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
         loop {
+            if let Some(sp) = spool.as_ref().filter(|sp| !sp.is_empty()) {
+                let cancelled = self
+                    .deliver_spooled(sp, &mut rx, &mut waiters, &cancel)
+                    .await;
+                if cancelled {
+                    self.spool_queued(sp, &mut rx, &mut waiters).await;
+                    return self.stop(Vec::new(), &mut rx, waiters).await;
+                }
+                continue;
+            }
             // Wait for the first record of a batch, then until the batch is full or the timeout passes.
             let deadline = tokio::time::Instant::now() + self.storing_timeout;
             let mut closed = false;
@@ -283,30 +364,182 @@ impl Writer {
             }
             let mut left = Vec::new();
             if !batch.is_empty() {
-                let written = if closed {
-                    self.write_all(std::mem::take(&mut batch), &cancel).await
-                } else {
-                    self.write(std::mem::take(&mut batch), &cancel).await
-                };
-                if let Err(unwritten) = written {
-                    left = unwritten;
+                let batch = std::mem::take(&mut batch);
+                match spool.as_ref() {
+                    // One attempt; what the sink does not take goes to the
+                    // spool, and the spool is delivered before anything newer.
+                    Some(sp) => {
+                        if let Err(unwritten) = self.try_write(batch).await {
+                            self.to_spool(sp, unwritten).await;
+                        }
+                    }
+                    None if closed => {
+                        if let Err(unwritten) = self.write_all(batch, &cancel).await {
+                            left = unwritten;
+                        }
+                    }
+                    None => {
+                        if let Err(unwritten) = self.write(batch, &cancel).await {
+                            left = unwritten;
+                        }
+                    }
                 }
             }
-            for w in waiters.drain(..) {
-                let _ = w.send(());
+            if spool.as_ref().is_none_or(|sp| sp.is_empty()) {
+                for w in waiters.drain(..) {
+                    let _ = w.send(());
+                }
             }
             if closed || !left.is_empty() {
-                return self.stop(left, &mut rx).await;
+                if let Some(sp) = spool.as_ref() {
+                    self.spool_queued(sp, &mut rx, &mut waiters).await;
+                }
+                return self.stop(left, &mut rx, waiters).await;
             }
         }
     }
 
-    /// Collects what is still queued after `left`, flushes the sink and
-    /// returns the records never written.
+    /// Opens the disk spool, when configured; one that cannot be opened is
+    /// reported and the logger goes on with its memory queue alone.
+    async fn open_spool(&self) -> Option<SpoolHandle> {
+        let config = self.spool.clone()?;
+        match SpoolHandle::open(config.dir, config.max_bytes).await {
+            Ok(spool) => {
+                self.stats.spool_gauges(&spool);
+                Some(spool)
+            }
+            Err(e) => {
+                tracing::error!(logger = %self.name, error = %e, "Event spool unusable; this logger keeps events in memory only.");
+                self.stats.sink_failed(&e.to_string());
+                None
+            }
+        }
+    }
+
+    /// Appends `records` to the spool; what does not fit (the size cap) or
+    /// cannot be written is discarded, counted and logged.
+    async fn to_spool(&self, spool: &SpoolHandle, records: Vec<EventRecord>) {
+        if records.is_empty() {
+            return;
+        }
+        let n = records.len();
+        let appended = match spool.append(records).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(logger = %self.name, error = %e, "Appending to the event spool failed.");
+                0
+            }
+        };
+        self.stats
+            .spooled
+            .fetch_add(appended as u64, Ordering::Relaxed);
+        self.stats.spool_gauges(spool);
+        if appended < n {
+            self.stats.lost();
+            let d = (n - appended) as u64;
+            let total = self
+                .stats
+                .discarded_spool_full
+                .fetch_add(d, Ordering::Relaxed)
+                + d;
+            tracing::error!(logger = %self.name, discarded = d, total, "Event spool is full (spool-max-size) or unwritable; events discarded.");
+        }
+    }
+
+    /// Moves what waits in the memory queue to the spool; flush requests wait for the spool to empty.
+    async fn spool_queued(
+        &self,
+        spool: &SpoolHandle,
+        rx: &mut mpsc::Receiver<Message>,
+        waiters: &mut Vec<oneshot::Sender<()>>,
+    ) {
+        let mut records = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            match m {
+                Message::Record(r) => records.push(r),
+                Message::Flush(w) => waiters.push(w),
+            }
+        }
+        self.to_spool(spool, records).await;
+    }
+
+    /// Delivers the spool, oldest first, while new records join it behind;
+    /// returns once it is empty (false) or when cancelled (true).
+    async fn deliver_spooled(
+        &self,
+        spool: &SpoolHandle,
+        rx: &mut mpsc::Receiver<Message>,
+        waiters: &mut Vec<oneshot::Sender<()>>,
+        cancel: &CancellationToken,
+    ) -> bool {
+        loop {
+            self.spool_queued(spool, rx, waiters).await;
+            if spool.is_empty() {
+                for w in waiters.drain(..) {
+                    let _ = w.send(());
+                }
+                return false;
+            }
+            let batch = match spool.peek(self.batch_size).await {
+                Ok(batch) => batch,
+                Err(e) => {
+                    // An unreadable spool cannot be delivered: say so and wait for an operator.
+                    tracing::error!(logger = %self.name, error = %e, "Reading the event spool failed.");
+                    self.stats.sink_failed(&e.to_string());
+                    Vec::new()
+                }
+            };
+            let n = batch.len();
+            let done = if n == 0 {
+                0
+            } else {
+                match self.try_write(batch).await {
+                    Ok(()) => n,
+                    Err(rest) => n - rest.len(),
+                }
+            };
+            if done > 0 {
+                if let Err(e) = spool.consume(done).await {
+                    tracing::error!(logger = %self.name, error = %e, "Recording delivery in the event spool failed; those records may be sent again.");
+                }
+                self.stats.spool_gauges(spool);
+            }
+            if done == n && n > 0 {
+                continue;
+            }
+            // The sink is down: keep taking new records into the spool until it is time to retry.
+            let retry_at = tokio::time::Instant::now() + self.reconnect_timeout;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(retry_at) => break,
+                    _ = cancel.cancelled() => return true,
+                    m = rx.recv() => match m {
+                        Some(Message::Record(r)) => {
+                            let mut records = vec![r];
+                            while records.len() < self.batch_size {
+                                match rx.try_recv() {
+                                    Ok(Message::Record(r)) => records.push(r),
+                                    Ok(Message::Flush(w)) => waiters.push(w),
+                                    Err(_) => break,
+                                }
+                            }
+                            self.to_spool(spool, records).await;
+                        }
+                        Some(Message::Flush(w)) => waiters.push(w),
+                        None => return true,
+                    },
+                }
+            }
+        }
+    }
+
+    /// Collects what is still queued after `left`, answers flush requests,
+    /// flushes the sink and returns the records never written.
     async fn stop(
         &self,
         mut left: Vec<EventRecord>,
         rx: &mut mpsc::Receiver<Message>,
+        waiters: Vec<oneshot::Sender<()>>,
     ) -> Vec<EventRecord> {
         while let Ok(m) = rx.try_recv() {
             match m {
@@ -316,16 +549,19 @@ impl Writer {
                 }
             }
         }
+        for w in waiters {
+            let _ = w.send(());
+        }
         let sink = self.sink.clone();
         let _ = tokio::task::spawn_blocking(move || sink.flush()).await;
         if !left.is_empty() {
-            tracing::warn!(logger = %self.name, records = left.len(), "Stopping with records the sink did not take; they go to the logger that replaces this one.");
+            tracing::warn!(logger = %self.name, records = left.len(), "Stopping with records the sink did not take.");
         }
         left
     }
 
-    /// Writes `records` in batches of `batch-size`; on cancellation, returns
-    /// the ones not written.
+    /// Writes `records` in batches of `batch-size`, retrying while the sink
+    /// is down; on cancellation, returns the ones not written.
     async fn write_all(
         &self,
         records: Vec<EventRecord>,
@@ -342,25 +578,50 @@ impl Writer {
         Ok(())
     }
 
-    /// Writes one batch, retrying while the sink is down; gives the batch
-    /// back when cancelled first. A permanent refusal drops it, counted.
+    /// Writes one batch, retrying after `reconnect-timeout` while the sink
+    /// is down; gives back what is unwritten when cancelled first.
     async fn write(
         &self,
-        batch: Vec<EventRecord>,
+        mut batch: Vec<EventRecord>,
         cancel: &CancellationToken,
     ) -> Result<(), Vec<EventRecord>> {
-        let batch = Arc::new(batch);
         loop {
-            let sink = self.sink.clone();
-            let records = batch.clone();
+            match self.try_write(batch).await {
+                Ok(()) => return Ok(()),
+                Err(rest) => batch = rest,
+            }
+            if cancel.is_cancelled() {
+                return Err(batch);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.reconnect_timeout) => {}
+                _ = cancel.cancelled() => return Err(batch),
+            }
+        }
+    }
+
+    /// One attempt at a batch. A permanent refusal is narrowed down by
+    /// halving the batch until the refused records stand alone; those go to
+    /// the dead-letter file with the sink's reason, the rest are written.
+    /// A retriable failure gives back the records not written yet, in order
+    /// (those before it were written).
+    async fn try_write(&self, batch: Vec<EventRecord>) -> Result<(), Vec<EventRecord>> {
+        // Pieces still to write, the next one last.
+        let mut pieces = vec![batch];
+        while let Some(piece) = pieces.pop() {
+            if piece.is_empty() {
+                continue;
+            }
+            let piece = Arc::new(piece);
+            let (sink, records) = (self.sink.clone(), piece.clone());
             let result = tokio::task::spawn_blocking(move || sink.write(&records)).await;
             let error = match result {
                 Ok(Ok(())) => {
                     self.stats
                         .written
-                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                        .fetch_add(piece.len() as u64, Ordering::Relaxed);
                     self.stats.sink_works();
-                    return Ok(());
+                    continue;
                 }
                 Ok(Err(e)) => e,
                 Err(join) => {
@@ -368,24 +629,51 @@ impl Writer {
                 }
             };
             self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
-            if error.kind == ErrorKind::Permanent {
-                self.stats.lost();
-                self.stats
-                    .discarded_rejected
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                tracing::error!(logger = %self.name, records = batch.len(), error = %error, "Sink refused a batch; it is dropped.");
-                return Ok(());
+            self.stats.note_error(&error.message);
+            let mut piece = Arc::unwrap_or_clone(piece);
+            if error.kind == ErrorKind::Retriable {
+                self.stats.retried.fetch_add(1, Ordering::Relaxed);
+                self.stats.sink_failed(&error.message);
+                tracing::warn!(logger = %self.name, records = piece.len(), error = %error, retry_in = ?self.reconnect_timeout, "Sink is unavailable; the records are kept and retried.");
+                while let Some(later) = pieces.pop() {
+                    piece.extend(later);
+                }
+                return Err(piece);
             }
-            self.stats.sink_failed(&error.message);
-            if cancel.is_cancelled() {
-                return Err(Arc::unwrap_or_clone(batch));
+            if piece.len() > 1 {
+                let second = piece.split_off(piece.len() / 2);
+                pieces.push(second);
+                pieces.push(piece);
+                continue;
             }
-            tracing::warn!(logger = %self.name, records = batch.len(), error = %error, retry_in = ?self.reconnect_timeout, "Sink is unavailable; the batch is kept and retried.");
-            tokio::select! {
-                _ = tokio::time::sleep(self.reconnect_timeout) => {}
-                _ = cancel.cancelled() => return Err(Arc::unwrap_or_clone(batch)),
+            for record in piece {
+                self.dead_letter(record, &error.message).await;
             }
         }
+        Ok(())
+    }
+
+    /// Puts one record the sink refused into the dead-letter file.
+    async fn dead_letter(&self, record: EventRecord, reason: &str) {
+        let (dl, why) = (self.dead_letter.clone(), reason.to_string());
+        let sequence = record.sequence;
+        let put = tokio::task::spawn_blocking(move || dl.put(&record, &why)).await;
+        match put {
+            Ok(Ok(())) => {
+                self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(logger = %self.name, sequence, reason, file = %self.dead_letter.path().display(), "Sink refused an event for good; it is in the dead-letter file.");
+            }
+            Ok(Err(e)) => self.rejected_lost(sequence, reason, &e.to_string()),
+            Err(e) => self.rejected_lost(sequence, reason, &e.to_string()),
+        }
+    }
+
+    fn rejected_lost(&self, sequence: u64, reason: &str, error: &str) {
+        self.stats.lost();
+        self.stats
+            .discarded_rejected
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::error!(logger = %self.name, sequence, reason, error, "Sink refused an event and the dead-letter file cannot take it; it is lost.");
     }
 }
 

@@ -9,9 +9,11 @@
 //! or dead sink fills its logger's bounded queue, and what does not fit is
 //! discarded, counted and logged (the seed's `max-queue-size`).
 
+pub mod dead_letter;
 pub mod kind;
 pub mod logger;
 pub mod running;
+pub mod spool;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -19,7 +21,7 @@ use std::sync::{Arc, RwLock};
 use ixn_plugin_api::sink::Value;
 
 pub use kind::{Activity, Endpoint, EventKind};
-pub use logger::{EventLogger, LoggerStats, Writer};
+pub use logger::{EventLogger, LoggerStats, SpoolConfig, Writer};
 pub use running::{OpenedLogger, RunningLogger};
 
 /// One reporting event as processing produces it.

@@ -32,6 +32,14 @@ struct Fields<'a>(&'a [Field]);
 
 impl Serialize for Fields<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if !has_repeated_name(self.0) {
+            // The usual case, and the fast one: every name once, in order.
+            let mut map = serializer.serialize_map(Some(self.0.len()))?;
+            for field in self.0 {
+                map.serialize_entry(&field.name, &Plain(&field.value))?;
+            }
+            return map.end();
+        }
         // Index of each name's last value, so a repeated name is written once.
         let mut last: HashMap<&str, usize> = HashMap::with_capacity(self.0.len());
         for (i, field) in self.0.iter().enumerate() {
@@ -51,6 +59,17 @@ impl Serialize for Fields<'_> {
             map.serialize_entry(name, &Plain(value))?;
         }
         map.end()
+    }
+}
+
+/// Whether a name occurs twice: compared pairwise for the few fields an
+/// event has, hashed beyond that.
+fn has_repeated_name(fields: &[Field]) -> bool {
+    if fields.len() <= 16 {
+        (1..fields.len()).any(|i| fields[..i].iter().any(|f| f.name == fields[i].name))
+    } else {
+        let mut seen = HashSet::with_capacity(fields.len());
+        !fields.iter().all(|f| seen.insert(f.name.as_str()))
     }
 }
 

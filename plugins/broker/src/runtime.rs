@@ -57,6 +57,32 @@ impl ClientRuntime {
         })
     }
 
+    /// Runs `future` as a task on the runtime's worker, beside the client's
+    /// own I/O tasks (so a message and its acknowledgement need no hop
+    /// between threads), and waits for it from this thread at most `limit`;
+    /// past it the task is dropped and the error is retriable.
+    pub fn run_within<T, F>(&self, limit: Duration, what: &str, future: F) -> Result<T, SinkError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, SinkError>> + Send + 'static,
+    {
+        let Some(handle) = self.handle() else {
+            return Err(SinkError::permanent(format!("{what}: the sink is closing")));
+        };
+        // The timer is made on the worker: this thread may have no runtime.
+        let task = handle.spawn(async move { tokio::time::timeout(limit, future).await });
+        match self.block_on(task) {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(SinkError::retriable(format!(
+                "{what}: no answer within {} ms",
+                limit.as_millis()
+            ))),
+            Err(e) => Err(SinkError::permanent(format!(
+                "{what}: the task failed: {e}"
+            ))),
+        }
+    }
+
     /// Runs `future` (a polite goodbye to the broker) from any thread, even
     /// one that drives a runtime, as a sink's `Drop` may: on a thread of
     /// its own, at most `limit` long.

@@ -80,17 +80,55 @@ pub fn default_publish_timeout() -> u64 {
     10_000
 }
 
+/// The custom-data sections a logger may have. A message carries every
+/// field the host mapped into the event as it is, so a broker sink has
+/// nothing more to do with them than check they are maps of text.
+pub const CUSTOM_DATA_SECTIONS: [&str; 5] = [
+    "itx-custom-data",
+    "esp-custom-data",
+    "esp-service-data",
+    "agent-custom-data",
+    "custom-customdata",
+];
+
 /// `document` as the settings `T`, or every problem with it: type problems
 /// first, then those `check` finds in settings that deserialise.
 pub fn read_settings<T: DeserializeOwned>(
     document: &str,
     check: impl Fn(&T) -> Vec<SettingProblem>,
 ) -> Result<T, Vec<SettingProblem>> {
-    let settings: T = read_document(document).map_err(|all| {
-        all.into_iter()
-            .map(SettingProblem::from_document)
+    let mut problems = Vec::new();
+    let document = match serde_json::from_str::<serde_json::Value>(document) {
+        Ok(serde_json::Value::Object(mut map)) => {
+            for section in CUSTOM_DATA_SECTIONS {
+                match map.remove(section) {
+                    None => {}
+                    Some(serde_json::Value::Object(entries)) => {
+                        for (key, spec) in entries {
+                            if !spec.is_string() {
+                                problems.push(SettingProblem::new(
+                                    format!("{section}.{key}"),
+                                    "want a text `field;type;length`",
+                                ));
+                            }
+                        }
+                    }
+                    Some(_) => problems.push(SettingProblem::new(section, "want a table")),
+                }
+            }
+            serde_json::Value::Object(map).to_string()
+        }
+        _ => document.to_string(),
+    };
+    let settings: T = read_document(&document).map_err(|all| {
+        problems
+            .drain(..)
+            .chain(all.into_iter().map(SettingProblem::from_document))
             .collect::<Vec<_>>()
     })?;
+    if !problems.is_empty() {
+        return Err(problems);
+    }
     let problems = check(&settings);
     if problems.is_empty() {
         Ok(settings)

@@ -2,16 +2,18 @@
 //! instead of trusting the sink's own account.
 
 use futures_util::StreamExt;
-use lapin::options::BasicConsumeOptions;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions};
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
 use tokio::sync::mpsc;
 
 use crate::settings::Settings;
 
-/// Consumes the queue of the sink `document` configures (auto-ack: what is
-/// read is gone) and sends each message body to the receiver, until the
-/// receiver is dropped. Must run inside a tokio runtime.
+/// Consumes the queue of the sink `document` configures and sends each
+/// message body to the receiver, until the receiver is dropped. A message
+/// is acknowledged (gone from the queue) once handed over; one in flight
+/// when the connection drops is delivered again. Must run inside a tokio
+/// runtime.
 pub async fn start(document: &str) -> Result<mpsc::UnboundedReceiver<Vec<u8>>, String> {
     let s = Settings::parse(document).map_err(|e| e.message)?;
     let connection = Connection::connect(&s.url, ConnectionProperties::default())
@@ -25,10 +27,7 @@ pub async fn start(document: &str) -> Result<mpsc::UnboundedReceiver<Vec<u8>>, S
         .basic_consume(
             s.delivery_queue_name.as_str().into(),
             "".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..BasicConsumeOptions::default()
-            },
+            BasicConsumeOptions::default(),
             FieldTable::default(),
         )
         .await
@@ -40,8 +39,12 @@ pub async fn start(document: &str) -> Result<mpsc::UnboundedReceiver<Vec<u8>>, S
         while let Some(delivery) = consumer.next().await {
             match delivery {
                 Ok(d) => {
+                    let acker = d.acker.clone();
                     if tx.send(d.data).is_err() {
                         break;
+                    }
+                    if let Err(e) = acker.ack(BasicAckOptions::default()).await {
+                        tracing::warn!(error = %e, "AMQP consumer could not acknowledge.");
                     }
                 }
                 Err(e) => {

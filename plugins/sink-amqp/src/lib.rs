@@ -79,7 +79,6 @@ impl Sink for AmqpSink {
         if batch.is_empty() {
             return Ok(());
         }
-        let bodies = link::encode(&batch)?;
         let mut slot = self.link();
         if slot.is_none() {
             *slot = Some(self.runtime.block_on_within(
@@ -91,10 +90,11 @@ impl Sink for AmqpSink {
         let Some(link) = slot.as_ref() else {
             return Err(SinkError::retriable("amqp sink: not connected"));
         };
-        let result = self.runtime.block_on_within(
+        let (channel, settings) = (link.channel(), self.settings.clone());
+        let result = self.runtime.run_within(
             self.settings.publish_timeout(),
             &format!("amqp sink: publishing {} messages", batch.len()),
-            link.publish(&self.settings, &batch, &bodies),
+            async move { link::publish(&channel, &settings, &batch).await },
         );
         if result.is_err() {
             // Start the next attempt on a fresh connection and channel: the

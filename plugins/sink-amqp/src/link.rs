@@ -23,19 +23,15 @@ fn retriable(what: &str, e: impl std::fmt::Display) -> SinkError {
     SinkError::retriable(format!("amqp sink: {what}: {e}"))
 }
 
-/// Each record's JSON body; a record that cannot be encoded refuses the batch.
-pub(crate) fn encode(batch: &[EventRecord]) -> Result<Vec<Vec<u8>>, SinkError> {
-    batch
-        .iter()
-        .map(|r| {
-            event_json::encode(r).map_err(|e| {
-                SinkError::permanent(format!(
-                    "amqp sink: encoding event {} (sequence {}): {e}",
-                    r.event_name, r.sequence
-                ))
-            })
-        })
-        .collect()
+/// A record's JSON body. Encoded just before it is published, so the
+/// broker stores the first messages of a batch while the rest are encoded.
+fn encode(r: &EventRecord) -> Result<Vec<u8>, SinkError> {
+    event_json::encode(r).map_err(|e| {
+        SinkError::permanent(format!(
+            "amqp sink: encoding event {} (sequence {}): {e}",
+            r.event_name, r.sequence
+        ))
+    })
 }
 
 impl Link {
@@ -80,32 +76,44 @@ impl Link {
         })
     }
 
-    /// Publishes one message per record and waits for all confirms.
-    pub(crate) async fn publish(
-        &self,
-        s: &Settings,
-        batch: &[EventRecord],
-        bodies: &[Vec<u8>],
-    ) -> Result<(), SinkError> {
+    /// The confirm-mode channel, to publish on.
+    pub(crate) fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// Closes the channel and the connection, ignoring a connection already gone.
+    pub(crate) async fn close(self) {
+        let _ = self.channel.close(200, "ixn sink closing".into()).await;
+        let _ = self.connection.close(200, "ixn sink closing".into()).await;
+    }
+}
+
+/// Publishes one message per record on `channel` and waits for all confirms.
+pub(crate) async fn publish(
+    channel: &Channel,
+    s: &Settings,
+    batch: &[EventRecord],
+) -> Result<(), SinkError> {
+    {
         let options = BasicPublishOptions {
             mandatory: true,
             ..BasicPublishOptions::default()
         };
         let mode = if s.recoverable { PERSISTENT } else { TRANSIENT };
         let mut confirms = Vec::with_capacity(batch.len());
-        for (record, body) in batch.iter().zip(bodies) {
+        for record in batch {
+            let body = encode(record)?;
             let properties = BasicProperties::default()
                 .with_content_type("application/json".into())
                 .with_delivery_mode(mode)
                 .with_message_id(event_json::message_id(record).into())
                 .with_type(record.event_name.as_str().into());
-            let confirm = self
-                .channel
+            let confirm = channel
                 .basic_publish(
                     s.exchange.as_str().into(),
                     s.delivery_queue_name.as_str().into(),
                     options,
-                    body,
+                    &body,
                     properties,
                 )
                 .await
@@ -146,12 +154,6 @@ impl Link {
             )));
         }
         Ok(())
-    }
-
-    /// Closes the channel and the connection, ignoring a connection already gone.
-    pub(crate) async fn close(self) {
-        let _ = self.channel.close(200, "ixn sink closing".into()).await;
-        let _ = self.connection.close(200, "ixn sink closing".into()).await;
     }
 }
 

@@ -65,12 +65,12 @@ impl Sink for NatsSink {
         if batch.is_empty() {
             return Ok(());
         }
-        let bodies = stream::encode(&batch)?;
         let publisher = self.ready()?;
-        let result = self.runtime.block_on_within(
+        let settings = self.settings.clone();
+        let result = self.runtime.run_within(
             self.settings.publish_timeout(),
             &format!("nats sink: publishing {} messages", batch.len()),
-            publisher.publish(&self.settings, &batch, bodies),
+            async move { publisher.publish(&settings, &batch).await },
         );
         if result.is_err() {
             // The stream may have been deleted meanwhile: look for it again.

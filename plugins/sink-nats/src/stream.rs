@@ -21,19 +21,15 @@ fn retriable(what: &str, e: impl std::fmt::Display) -> SinkError {
     SinkError::retriable(format!("nats sink: {what}: {e}"))
 }
 
-/// Each record's JSON body.
-pub(crate) fn encode(batch: &[EventRecord]) -> Result<Vec<bytes::Bytes>, SinkError> {
-    batch
-        .iter()
-        .map(|r| {
-            event_json::encode(r).map(Into::into).map_err(|e| {
-                SinkError::permanent(format!(
-                    "nats sink: encoding event {} (sequence {}): {e}",
-                    r.event_name, r.sequence
-                ))
-            })
-        })
-        .collect()
+/// A record's JSON body. Encoded just before it is sent, so the server
+/// stores the first messages of a batch while the rest are encoded.
+fn encode(r: &EventRecord) -> Result<bytes::Bytes, SinkError> {
+    event_json::encode(r).map(Into::into).map_err(|e| {
+        SinkError::permanent(format!(
+            "nats sink: encoding event {} (sequence {}): {e}",
+            r.event_name, r.sequence
+        ))
+    })
 }
 
 impl Publisher {
@@ -83,10 +79,11 @@ impl Publisher {
         &self,
         s: &Settings,
         batch: &[EventRecord],
-        bodies: Vec<bytes::Bytes>,
     ) -> Result<(), SinkError> {
+        let subject = async_nats::Subject::from(s.delivery_queue_name.as_str());
         let mut pending = VecDeque::with_capacity(IN_FLIGHT);
-        for (record, body) in batch.iter().zip(bodies) {
+        for record in batch {
+            let body = encode(record)?;
             if pending.len() >= IN_FLIGHT
                 && let Some(ack) = pending.pop_front()
             {
@@ -97,7 +94,7 @@ impl Publisher {
                 .message_id(event_json::message_id(record));
             let ack = self
                 .context
-                .send_publish(s.delivery_queue_name.clone(), message)
+                .send_publish(subject.clone(), message)
                 .await
                 .map_err(|e| match e.kind() {
                     // Too large for the server: no retry will change that.
