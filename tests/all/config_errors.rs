@@ -351,3 +351,122 @@ fn check_config_diff_names_each_change() {
         "{stdout}"
     );
 }
+
+/// Issue 8: each message-queue sink judges its own settings, before
+/// anything connects, and each problem is shown where it was written.
+#[test]
+fn broker_sink_settings_are_judged_by_their_sinks_before_anything_connects() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let config = format!(
+        r#"
+[server]
+data-dir = "data"
+
+[storage]
+plugin = "sqlite"
+[storage.settings]
+path = "${{data-dir}}/ixn.db"
+
+[strategy.good]
+component = "{router}"
+
+[[business-process]]
+name = "bp"
+entry-queue = "bp.In"
+error-queue = "bp.Error"
+  [[business-process.queue]]
+  name = "bp.In"
+  [[business-process.queue]]
+  name = "bp.Error"
+
+[[event-logger]]
+name = "rabbit"
+  [event-logger.logger-settings]
+  delivery-protocol = "amqp"
+  delivery-queue-name = "ixn.events"
+  [event-logger.sink-settings]
+  url = "http://127.0.0.1:5672"
+
+[[event-logger]]
+name = "rabbit2"
+  [event-logger.logger-settings]
+  delivery-protocol = "amqp"
+  delivery-queue-name = "ixn.events"
+  [event-logger.sink-settings]
+  url = "amqp://127.0.0.1:5672"
+  durable = true
+
+[[event-logger]]
+name = "jetstream"
+  [event-logger.logger-settings]
+  delivery-protocol = "nats"
+  delivery-queue-name = "ixn.events"
+  [event-logger.sink-settings]
+  url = "nats://127.0.0.1:4222"
+  stream = "ixn.events"
+
+[[event-logger]]
+name = "mosquitto"
+  [event-logger.logger-settings]
+  delivery-protocol = "mqtt"
+  delivery-queue-name = "ixn/#"
+  [event-logger.sink-settings]
+  url = "mqtt://127.0.0.1:1883"
+  max-message-size = 10
+"#,
+        router = ixn_bp_artifacts::ROUTER
+    );
+    let path = d.join("ixn.toml");
+    std::fs::write(&path, config).expect("write config");
+    let out = std::process::Command::new(ixn_tests::profile_dir().join("ixn"))
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run ixn");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let text = std::fs::read_to_string(&path).expect("read config");
+    let line_of = |written: &str| {
+        text.lines()
+            .position(|l| l.contains(written))
+            .expect("written")
+            + 1
+    };
+    let problems: Vec<&str> = stderr.lines().filter(|l| l.starts_with("  ")).collect();
+    // (logger, key, reason, where it was written; None: the logger's table)
+    let expected = [
+        ("rabbit", "`url`", "amqp://host:port", Some("url = \"http")),
+        ("rabbit2", "`durable`", "unknown field", Some("durable =")),
+        (
+            "jetstream",
+            "`stream`",
+            "not a stream name",
+            Some("stream = "),
+        ),
+        ("mosquitto", "`delivery-queue-name`", "no wildcards", None),
+        (
+            "mosquitto",
+            "`max-message-size`",
+            "1024..=268435455",
+            Some("max-message-size ="),
+        ),
+    ];
+    assert_eq!(
+        problems.len(),
+        expected.len(),
+        "one line per problem:\n{stderr}"
+    );
+    for (logger, key, reason, written) in expected {
+        let line = problems
+            .iter()
+            .find(|l| l.contains(&format!("event logger `{logger}`")) && l.contains(key))
+            .unwrap_or_else(|| panic!("no problem of `{logger}` {key}:\n{stderr}"));
+        assert!(line.contains(reason), "{line}");
+        if let Some(written) = written {
+            let at = format!("ixn.toml:{}:", line_of(written));
+            assert!(line.contains(&at), "{key} not reported at {at}: {line}");
+        }
+    }
+    assert!(!d.join("data").exists(), "check-config created data");
+}

@@ -37,6 +37,7 @@ fn jsonl_logger(
         itx_custom_keys: Vec::new(),
         spool: None,
         dead_letter_dir: path.with_extension("dead-letter"),
+        custom_events: Default::default(),
     }
 }
 

@@ -185,6 +185,7 @@ fn logger_config(broker: Broker, url: &str, destination: &str) -> EventLoggerCon
         itx_custom_keys: Vec::new(),
         spool: None,
         dead_letter_dir: std::env::temp_dir().join("ixn-bench-dead-letter"),
+        custom_events: Default::default(),
     }
 }
 

@@ -242,6 +242,9 @@ pub struct EventLoggerConfig {
     pub spool: Option<crate::events::SpoolConfig>,
     /// Where records the sink refuses for good are kept (`<name>.jsonl` in it).
     pub dead_letter_dir: PathBuf,
+    /// `custom-events`: the table (activity) of EventCustomReporting per
+    /// custom event id; unlisted ids go to the custom table.
+    pub custom_events: BTreeMap<u32, crate::events::Activity>,
     /// What is stored.
     pub filter: EventFilter,
     /// Attached-data keys copied into interaction records (`itx-custom-data`).
@@ -1023,11 +1026,25 @@ fn validate_logger(
             sink_settings.insert(section.into(), serde_json::Value::Object(mappings));
         }
     }
+    let mut custom_events = BTreeMap::new();
     for (id, table) in &l.custom_events {
-        if id.parse::<u32>().is_err()
-            || !matches!(table.as_str(), "interaction" | "agent" | "custom")
-        {
-            p.at(l.name.span().start, format!("event logger `{name}`: custom-events `{id} = {table}`: want a numeric id and interaction, agent or custom"));
+        let activity = match table.get_ref().as_str() {
+            "interaction" => Some(crate::events::Activity::Interaction),
+            "agent" => Some(crate::events::Activity::Agent),
+            "custom" => Some(crate::events::Activity::Custom),
+            _ => None,
+        };
+        match (id.parse::<u32>(), activity) {
+            (Ok(id), Some(activity)) => {
+                custom_events.insert(id, activity);
+            }
+            _ => p.at(
+                table.span().start,
+                format!(
+                    "event logger `{name}`: custom-events `{id} = \"{}\"`: want a numeric custom event id and interaction, agent or custom",
+                    table.get_ref()
+                ),
+            ),
         }
     }
     let spool_max_mb = range(
@@ -1122,5 +1139,6 @@ fn validate_logger(
         itx_custom_keys: l.itx_custom_data.keys().cloned().collect(),
         spool,
         dead_letter_dir: data_dir.join("dead-letter"),
+        custom_events,
     }
 }

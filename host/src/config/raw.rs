@@ -248,7 +248,7 @@ pub struct EventLoggerSection {
     pub event_filtering: EventFilteringSection,
     /// Custom-event id → `interaction`, `agent` or `custom` table.
     #[serde(default)]
-    pub custom_events: BTreeMap<String, String>,
+    pub custom_events: BTreeMap<String, Spanned<String>>,
     /// Attached-data key → `field;type;length` of `rpt_interaction`.
     #[serde(default)]
     pub itx_custom_data: BTreeMap<String, Spanned<String>>,

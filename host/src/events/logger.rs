@@ -123,6 +123,7 @@ impl LoggerStats {
 pub struct EventLogger {
     name: String,
     filter: EventFilter,
+    custom_events: std::collections::BTreeMap<u32, super::Activity>,
     userdata_keys: Vec<String>,
     tx: mpsc::Sender<Message>,
     sink: Arc<SinkClient>,
@@ -152,6 +153,7 @@ impl EventLogger {
         let logger = Arc::new(EventLogger {
             name: config.name.clone(),
             filter: config.filter.clone(),
+            custom_events: config.custom_events.clone(),
             userdata_keys: if config.filter.log_userdata {
                 config.itx_custom_keys.clone()
             } else {
@@ -218,7 +220,7 @@ impl EventLogger {
         EventRecord {
             event_id: event.kind.id(),
             event_name: event.kind.name().to_string(),
-            activity: event.kind.activity().as_str().to_string(),
+            activity: activity(&self.custom_events, event).as_str().to_string(),
             endpoint: event.endpoint.map(|e| e.as_str().to_string()),
             occurred_at: event.occurred_at,
             origin: origin.to_string(),
@@ -677,6 +679,31 @@ impl Writer {
     }
 }
 
+/// The table an event belongs to: its kind's, except that
+/// EventCustomReporting goes where `custom-events` maps its
+/// `custom_event_id` attribute (the custom table when unlisted).
+fn activity(
+    custom_events: &std::collections::BTreeMap<u32, super::Activity>,
+    event: &Event,
+) -> super::Activity {
+    if event.kind != super::EventKind::CustomReporting {
+        return event.kind.activity();
+    }
+    event
+        .attributes
+        .iter()
+        .find(|(name, _)| name == CUSTOM_EVENT_ID)
+        .and_then(|(_, value)| match value {
+            ixn_plugin_api::sink::Value::Int(id) => u32::try_from(*id).ok(),
+            _ => None,
+        })
+        .and_then(|id| custom_events.get(&id).copied())
+        .unwrap_or(super::Activity::Custom)
+}
+
+/// The attribute of EventCustomReporting that `custom-events` maps.
+pub const CUSTOM_EVENT_ID: &str = "custom_event_id";
+
 /// The seed's `event-filtering`: `event-filter-by-id`, when set, keeps only
 /// those ids; each `log-*` option set to false drops the events of its
 /// endpoint type. Events without an endpoint type (properties changed,
@@ -771,6 +798,37 @@ mod tests {
             // Without an endpoint type an event cannot be filtered by endpoint.
             assert!(wants(&f, &event(EventKind::ProcessingStopped, None)));
         }
+    }
+
+    #[test]
+    fn custom_reporting_goes_to_the_table_custom_events_names() {
+        let map: std::collections::BTreeMap<u32, crate::events::Activity> = [
+            (7, crate::events::Activity::Agent),
+            (8, crate::events::Activity::Interaction),
+        ]
+        .into_iter()
+        .collect();
+        let custom = |id: i64| {
+            event(EventKind::CustomReporting, None)
+                .attr_value(CUSTOM_EVENT_ID, ixn_plugin_api::sink::Value::Int(id))
+        };
+        assert_eq!(activity(&map, &custom(7)), crate::events::Activity::Agent);
+        assert_eq!(
+            activity(&map, &custom(8)),
+            crate::events::Activity::Interaction
+        );
+        assert_eq!(activity(&map, &custom(9)), crate::events::Activity::Custom);
+        assert_eq!(
+            activity(&map, &event(EventKind::CustomReporting, None)),
+            crate::events::Activity::Custom
+        );
+        assert_eq!(
+            activity(
+                &map,
+                &event(EventKind::PlacedInQueue, Some(Endpoint::Queue))
+            ),
+            crate::events::Activity::Interaction
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! | `stream` | the JetStream stream that holds the subject (default: the subject in capitals, `.`/`*`/`>` as `_`) |
 //! | `create-stream` | create the stream when it is missing (default `true`) |
 //! | `duplicate-window` | seconds the stream remembers message ids to drop copies (1–86400, default 120; used when the sink creates the stream) |
+//! | `max-age` | seconds the stream keeps a message, 0 for ever (default 0; used when the sink creates the stream) |
 //! | `connect-timeout`, `publish-timeout` | see [`ixn_broker::settings`] |
 
 use ixn_broker::settings::{BrokerSettings, default_connect_timeout, default_publish_timeout};
@@ -34,6 +35,9 @@ pub struct Settings {
     /// Seconds of deduplication.
     #[serde(default = "default_window")]
     pub duplicate_window: u64,
+    /// Seconds a message is kept; 0: for ever.
+    #[serde(default)]
+    pub max_age: u64,
     /// Milliseconds a connection attempt may take.
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout: u64,
@@ -106,6 +110,15 @@ impl Settings {
                     "stream",
                     format!(
                         "`{stream}` is not a stream name: no `.`, `*`, `>`, `/`, `\\` or spaces"
+                    ),
+                ));
+            }
+            if s.max_age != 0 && s.max_age < s.duplicate_window {
+                problems.push(SettingProblem::new(
+                    "max-age",
+                    format!(
+                        "{} s is shorter than duplicate-window ({} s): want 0 (for ever) or at least the window",
+                        s.max_age, s.duplicate_window
                     ),
                 ));
             }

@@ -59,6 +59,7 @@ impl Publisher {
                     jetstream::stream::StorageType::Memory
                 },
                 duplicate_window: Duration::from_secs(s.duplicate_window),
+                max_age: Duration::from_secs(s.max_age),
                 ..Default::default()
             };
             self.context
