@@ -81,6 +81,7 @@ fn main() {
         rerun_if_changed(&components_dir.join(name).join("src"));
     }
     rerun_if_changed(&workspace_root.join("wit").join("bp"));
+    rerun_if_changed(&workspace_root.join("wit").join("bp-0.1.0"));
 
     build_components(&manifest, &target_dir);
 

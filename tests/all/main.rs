@@ -6,6 +6,7 @@ mod canary;
 mod config_errors;
 mod convert;
 mod crash_run;
+mod custom_reporting;
 mod filters;
 mod flush_triggers;
 mod hostile_wasm;

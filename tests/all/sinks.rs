@@ -188,6 +188,28 @@ async fn wait_stored(logger: &Arc<EventLogger>, expected: u64, what: &str) {
     .await
 }
 
+/// Waits up to 10 s until one of `logger`'s counters reads `expected`: the
+/// logger counts a batch once the sink's call returned, just after the
+/// sink's own count can see it.
+pub(crate) async fn wait_counter(
+    logger: &Arc<EventLogger>,
+    counter: fn(&ixn::events::LoggerStats) -> &std::sync::atomic::AtomicU64,
+    expected: u64,
+    what: &str,
+) {
+    wait_for(Duration::from_secs(10), what, || {
+        let logger = logger.clone();
+        async move {
+            if counter(logger.stats()).load(Ordering::Relaxed) == expected {
+                Ok(())
+            } else {
+                Err(stats_line(&logger))
+            }
+        }
+    })
+    .await
+}
+
 pub(crate) fn stats_line(l: &EventLogger) -> String {
     let s = l.stats();
     format!(
@@ -323,12 +345,15 @@ async fn a_dead_sink_never_blocks_processing_and_loses_nothing() {
         "the sql sink storing every event after the lock went",
     )
     .await;
-    assert_eq!(
-        sql.stats().written.load(Ordering::Relaxed),
+    // The logger counts a batch written once the sink's call has returned,
+    // just after the rows became visible.
+    wait_counter(
+        &sql,
+        |s| &s.written,
         produced,
-        "{}",
-        stats_line(&sql)
-    );
+        "the logger counting every event written",
+    )
+    .await;
     assert_eq!(
         bus.produced(),
         produced,
@@ -428,6 +453,13 @@ async fn an_overflowing_logger_counts_what_it_discards() {
     // What was queued is not lost: it is all written once the database is free.
     ixn_tests::release_sqlite(holder).await;
     wait_stored(&sql, queued, "the sql sink storing what it had queued").await;
+    wait_counter(
+        &sql,
+        |s| &s.written,
+        queued,
+        "the logger counting what it wrote",
+    )
+    .await;
     assert_eq!(
         s.written.load(Ordering::Relaxed) + s.discarded_overflow.load(Ordering::Relaxed),
         produced,

@@ -268,6 +268,35 @@ fn error_move(
     }
 }
 
+/// The EventCustomReporting events of what a strategy gave `report` while
+/// handling `ix`: `custom_event_id`, the strategy as `actor`, and each
+/// content property as `content.<key>`.
+pub fn report_events(
+    ix: &st::Interaction,
+    reports: &[crate::wasm::Report],
+    site: &Site,
+    now: i64,
+) -> Vec<Event> {
+    reports
+        .iter()
+        .map(|r| {
+            let mut e = Event::interaction(EventKind::CustomReporting, None, &ix.id, now)
+                .attr_value(
+                    crate::events::logger::CUSTOM_EVENT_ID,
+                    ixn_plugin_api::sink::Value::Int(i64::from(r.custom_event_id)),
+                )
+                .attr("actor", site.strategy);
+            for p in &r.content {
+                e = e.attr_value(
+                    &format!("content.{}", p.key),
+                    sink_value(&from_bp_value(p.value.clone())),
+                );
+            }
+            e
+        })
+        .collect()
+}
+
 /// Why a record is applied: it decides the `reason` attributes of its events.
 enum Cause<'a> {
     /// The strategy decided.

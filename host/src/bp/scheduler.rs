@@ -423,9 +423,10 @@ impl BpRuntime {
                     };
                     (std::time::Instant::now() < deadline && !stopping.is_cancelled()).then(|| {
                         let started = std::time::Instant::now();
-                        let result = c.handle(&decision::to_bp_interaction(ix), &context);
+                        let (result, reports) =
+                            c.handle_reporting(&decision::to_bp_interaction(ix), &context);
                         calls.record(started.elapsed(), &result);
-                        result
+                        (result, reports)
                     })
                 })
                 .collect();
@@ -447,9 +448,13 @@ impl BpRuntime {
             .iter()
             .zip(results)
             .zip(arms)
-            .map(|((ix, result), arm)| {
+            .map(|((ix, called), arm)| {
                 let site = sites.of(arm);
-                let p = match result {
+                let (result, reports) = match called {
+                    Some((result, reports)) => (Some(result), reports),
+                    None => (None, Vec::new()),
+                };
+                let mut p = match result {
                     None if self.stop.is_cancelled() => decision::plan_release(&self.bus, ix, site, now, "shutdown"),
                     None => decision::plan_release(&self.bus, ix, site, now, "lease-deadline"),
                     Some(Ok(d)) => {
@@ -466,6 +471,9 @@ impl BpRuntime {
                         decision::plan_failure(&self.bus, ix, &e, site, now)
                     }
                 };
+                // What the strategy reported during the call comes first: it
+                // happened before the outcome.
+                p.events.splice(0..0, decision::report_events(ix, &reports, site, now));
                 (ix, p, arm)
             })
             .collect();

@@ -14,7 +14,7 @@ use wasmtime::{Store, StoreLimitsBuilder, Trap};
 
 use super::bindings::{BusinessProcess, BusinessProcessPre, Decision, Interaction, ViewContext};
 use super::engine::{EngineError, WasmEngine};
-use super::host_fns::{HostEnv, HostFault, StoreState};
+use super::host_fns::{HostEnv, HostFault, Report, StoreState};
 use crate::config::StrategyConfig;
 
 /// Why a call produced no decision. Each sends only its interaction to the error queue.
@@ -160,6 +160,7 @@ impl BpComponent {
             env: self.env.clone(),
             strategy: self.name.clone(),
             config: self.config.clone(),
+            reports: Vec::new(),
         };
         let mut store = Store::new(self.engine.engine(), state);
         store.limiter(|s| &mut s.limits);
@@ -258,16 +259,31 @@ impl BpComponent {
         interaction: &Interaction,
         context: &ViewContext,
     ) -> Result<Decision, CallError> {
-        let mut slot = self.acquire()?;
+        self.handle_reporting(interaction, context).0
+    }
+
+    /// [`BpComponent::handle`], with what the call gave `report`, in order
+    /// (also when the call then failed).
+    pub fn handle_reporting(
+        &self,
+        interaction: &Interaction,
+        context: &ViewContext,
+    ) -> (Result<Decision, CallError>, Vec<Report>) {
+        let mut slot = match self.acquire() {
+            Ok(slot) => slot,
+            Err(e) => return (Err(e), Vec::new()),
+        };
+        slot.store.data_mut().reports.clear();
         if let Err(e) = self.arm(&mut slot.store) {
             self.release(slot, true);
-            return Err(e);
+            return (Err(e), Vec::new());
         }
         slot.calls += 1;
         let result = slot
             .bindings
             .call_handle(&mut slot.store, interaction, context);
-        match result {
+        let reports = std::mem::take(&mut slot.store.data_mut().reports);
+        let result = match result {
             Ok(Ok(decision)) => {
                 self.release(slot, false);
                 Ok(decision)
@@ -281,7 +297,8 @@ impl BpComponent {
                 self.release(slot, true);
                 Err(classify(e, &self.engine))
             }
-        }
+        };
+        (result, reports)
     }
 }
 
@@ -319,6 +336,8 @@ fn link(
         |s| s,
     )
     .map_err(|e| format!("linking host functions: {e}"))?;
+    super::compat::add_host_v0_1_0(&mut linker)
+        .map_err(|e| format!("linking the host functions of ixn:bp@0.1.0: {e}"))?;
     // Rust's std makes components import WASI interfaces the BP logic never
     // calls; they trap if called instead of pulling in a WASI implementation.
     linker

@@ -46,6 +46,35 @@ pub struct StoreState {
     pub strategy: Arc<str>,
     /// The strategy's `config` table.
     pub config: Arc<BTreeMap<String, String>>,
+    /// What `report` was given during the current call, taken after it.
+    pub reports: Vec<Report>,
+}
+
+/// One `report` call: an EventCustomReporting to emit with the call's outcome.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// What `custom-events` maps to a table.
+    pub custom_event_id: u32,
+    /// The event's content.
+    pub content: Vec<types::Property>,
+}
+
+/// Reports one call may make.
+pub const MAX_REPORTS: usize = 16;
+/// Bytes of keys and text values all reports of one call may carry.
+pub const MAX_REPORT_BYTES: usize = 64 * 1024;
+
+fn content_bytes(content: &[types::Property]) -> usize {
+    content
+        .iter()
+        .map(|p| {
+            p.key.len()
+                + match &p.value {
+                    types::Value::Str(s) => s.len(),
+                    _ => 8,
+                }
+        })
+        .sum()
 }
 
 impl types::Host for StoreState {}
@@ -80,6 +109,27 @@ impl host::Host for StoreState {
             Some(t) => Ok(t.get(&key).cloned()),
             None => Err(format!("no lookup table `{table}`")),
         })
+    }
+
+    fn report(
+        &mut self,
+        custom_event_id: u32,
+        content: Vec<types::Property>,
+    ) -> wasmtime::Result<Result<(), String>> {
+        if self.reports.len() >= MAX_REPORTS {
+            return Ok(Err(format!("at most {MAX_REPORTS} reports per call")));
+        }
+        let used: usize = self.reports.iter().map(|r| content_bytes(&r.content)).sum();
+        if used + content_bytes(&content) > MAX_REPORT_BYTES {
+            return Ok(Err(format!(
+                "reports of one call may carry at most {MAX_REPORT_BYTES} bytes"
+            )));
+        }
+        self.reports.push(Report {
+            custom_event_id,
+            content,
+        });
+        Ok(Ok(()))
     }
 
     fn queue_depth(&mut self, queue: String) -> wasmtime::Result<Result<u32, String>> {

@@ -9,20 +9,28 @@
 //! for that interaction alone (the poison-batch test). Every other interaction
 //! stops with the reason `ok`.
 //!
+//! It logs the refusal through `host.log`, so that it imports the host
+//! interface of `ixn:bp@0.1.0`: the contract it is built against on purpose,
+//! to prove that the host keeps loading components of the first version.
+//!
 //! World: `business-process`. Config keys: none.
 
 wit_bindgen::generate!({
-    path: "../../../wit/bp",
+    // Built against the first contract on purpose: the host must keep loading
+    // components of ixn:bp@0.1.0 (see wit/bp-0.1.0).
+    path: "../../../wit/bp-0.1.0",
     world: "business-process",
 });
 
-use ixn::bp::types::{Action, Property, Value};
+use ixn::bp::host;
+use ixn::bp::types::{Action, LogLevel, Property, Value};
 
 struct HostileErr;
 
 impl Guest for HostileErr {
     fn handle(interaction: Interaction, _context: ViewContext) -> Result<Decision, String> {
         if subject(&interaction).contains("refuse") {
+            host::log(LogLevel::Debug, "hostile-err refuses this interaction.");
             return Err("refused by hostile-err".to_string());
         }
         let set_properties = if subject(&interaction).contains("oversize") {

@@ -8,7 +8,9 @@
 //! World: `business-process`. Config keys: none.
 
 wit_bindgen::generate!({
-    path: "../../../wit/bp",
+    // Built against the first contract on purpose: the host must keep loading
+    // components of ixn:bp@0.1.0 (see wit/bp-0.1.0).
+    path: "../../../wit/bp-0.1.0",
     world: "business-process",
 });
 

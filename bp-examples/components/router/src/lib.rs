@@ -15,6 +15,9 @@
 //! - `queue-depth(<the queue the view pulls from>)`.
 //! - `now()`: the host's clock.
 //! - `log` at debug level, one line per interaction.
+//! - `report(VIP_ROUTED, [Segment, FromAddress])` for a sender found in
+//!   `vip-senders`: an EventCustomReporting (custom event id 1) that an event
+//!   logger's `custom-events` can send to the table it wants.
 //!
 //! Attached data it reads (all optional strings; another type is an error):
 //! `Category` (default `general`), `Language` (default `en`), `Subject` and
@@ -62,6 +65,9 @@ const AUTO_REPLY_MARKERS: &[&str] = &[
 /// The segment of a sender that is not in `vip-senders`.
 const STANDARD_SEGMENT: &str = "standard";
 
+/// Custom event id of the report made for a VIP sender.
+const VIP_ROUTED: u32 = 1;
+
 struct Router;
 
 impl Guest for Router {
@@ -79,6 +85,23 @@ impl Guest for Router {
             Ok(None) => STANDARD_SEGMENT.to_string(),
             Err(message) => return Err(format!("lookup in vip-senders failed: {message}")),
         };
+
+        if segment != STANDARD_SEGMENT {
+            let content = [
+                Property {
+                    key: "Segment".to_string(),
+                    value: Value::Str(segment.clone()),
+                },
+                Property {
+                    key: "FromAddress".to_string(),
+                    value: Value::Str(from_address.to_string()),
+                },
+            ];
+            // Reporting is informative: a refused report does not stop routing.
+            if let Err(message) = host::report(VIP_ROUTED, &content) {
+                host::log(LogLevel::Warn, &format!("Report refused: {message}."));
+            }
+        }
 
         let mut set_properties = vec![
             Property {
