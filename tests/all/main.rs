@@ -19,3 +19,4 @@ mod sinks;
 mod spool;
 mod startup;
 mod storage_outage;
+mod tls;

@@ -16,6 +16,7 @@
 pub mod runtime;
 pub mod settings;
 pub mod tally;
+pub mod tls;
 
 pub use runtime::ClientRuntime;
 pub use settings::{BrokerSettings, first_problem, read_settings};

@@ -89,6 +89,16 @@ pub(crate) fn options(s: &Settings, client_id: Option<String>) -> Result<MqttOpt
     if let Some(user) = &s.username {
         options.set_credentials(user.clone(), s.password.clone().unwrap_or_default());
     }
+    if let Some(tls) = &s.tls {
+        let pem = tls.read("mqtt")?;
+        options.set_transport(rumqttc::Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Simple {
+                ca: pem.ca,
+                alpn: None,
+                client_auth: pem.client,
+            },
+        ));
+    }
     Ok(options)
 }
 

@@ -2,7 +2,8 @@
 //!
 //! | key | meaning |
 //! |---|---|
-//! | `url` | the broker, `mqtt://host:port` (required; port 1883 when left out) |
+//! | `url` | the broker, `mqtt://host:port` (required; port 1883 when left out), or `mqtts://host:port` over TLS (port 8883 when left out; needs `tls`) |
+//! | `tls` | `{ ca-file, cert-file, key-file }`: see [`ixn_broker::tls`]; with it, `mqtt://` URLs use TLS too |
 //! | `delivery-queue-name` | the topic events are published on (from `logger-settings`) |
 //! | `recoverable` | `true`: QoS 1, each message acknowledged by the broker; `false`: QoS 0 (from `logger-settings`) |
 //! | `client-id` | the MQTT client id (default: `ixn-` and a unique suffix); two connections with one id push each other off |
@@ -11,6 +12,7 @@
 //! | `connect-timeout`, `publish-timeout` | see [`ixn_broker::settings`] |
 
 use ixn_broker::settings::{BrokerSettings, default_connect_timeout, default_publish_timeout};
+use ixn_broker::tls::TlsFiles;
 use ixn_plugin_api::sink::{SettingProblem, SinkError};
 use serde::Deserialize;
 
@@ -37,6 +39,9 @@ pub struct Settings {
     /// Largest message.
     #[serde(default = "default_max_message")]
     pub max_message_size: usize,
+    /// TLS to the broker.
+    #[serde(default)]
+    pub tls: Option<TlsFiles>,
     /// Milliseconds a connection attempt may take.
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout: u64,
@@ -72,13 +77,18 @@ impl Settings {
         Settings::read(document).map_err(|p| ixn_broker::first_problem("mqtt", p))
     }
 
+    /// Whether the URL asks for TLS (`mqtts://`).
+    pub fn tls_scheme(&self) -> bool {
+        self.url.starts_with("mqtts://")
+    }
+
     /// Host and port of `url`.
     pub fn host_port(&self) -> Result<(String, u16), String> {
-        let rest = self
-            .url
-            .strip_prefix("mqtt://")
-            .or_else(|| self.url.strip_prefix("tcp://"))
-            .ok_or_else(|| format!("`{}` is not an mqtt:// URL", self.url))?;
+        let (rest, default_port) = match self.url.split_once("://") {
+            Some(("mqtt" | "tcp", rest)) => (rest, 1883),
+            Some(("mqtts", rest)) => (rest, 8883),
+            _ => return Err(format!("`{}` is not an mqtt:// or mqtts:// URL", self.url)),
+        };
         let authority = rest.split('/').next().unwrap_or_default();
         let (host, port) = match authority.rsplit_once(':') {
             Some((host, port)) => (
@@ -86,7 +96,7 @@ impl Settings {
                 port.parse::<u16>()
                     .map_err(|_| format!("`{port}` in `{}` is not a port", self.url))?,
             ),
-            None => (authority, 1883),
+            None => (authority, default_port),
         };
         if host.is_empty() {
             return Err(format!("`{}` names no host", self.url));
@@ -96,7 +106,15 @@ impl Settings {
 
     fn read(document: &str) -> Result<Settings, Vec<SettingProblem>> {
         ixn_broker::read_settings(document, |s: &Settings| {
-            let mut problems = s.common_problems(&["mqtt", "tcp"]);
+            let mut problems = s.common_problems(&["mqtt", "tcp", "mqtts"]);
+            match &s.tls {
+                Some(tls) => problems.extend(tls.problems()),
+                None if s.tls_scheme() => problems.push(SettingProblem::new(
+                    "tls",
+                    "is missing: an mqtts:// URL needs `tls = { ca-file = … }`",
+                )),
+                None => {}
+            }
             if problems.is_empty()
                 && let Err(e) = s.host_port()
             {
