@@ -295,9 +295,12 @@ async fn raw_amqp(
     for batch in bodies.chunks(BATCH) {
         let mut confirms = Vec::with_capacity(batch.len());
         for (id, body) in batch {
+            // The same properties the sink sets: the same message.
             let properties = lapin::BasicProperties::default()
+                .with_content_type("application/json".into())
                 .with_delivery_mode(2)
-                .with_message_id(id.as_str().into());
+                .with_message_id(id.as_str().into())
+                .with_type("EventPlacedInQueue".into());
             confirms.push(
                 channel
                     .basic_publish(
