@@ -197,10 +197,16 @@ pub async fn run(
         let mut outcome = parts.reload(&request.trigger).await;
         // A file written in place can be read half-written. A refusal of a
         // file that has changed since it was read is not reported: the write
-        // that changed it is read again once it has settled.
+        // that changed it is read again once it has settled. Nor is that of
+        // an empty file, which no config is: a writer that truncated it and
+        // has not written yet (a busy machine can hold it there longer than
+        // the debounce).
         for _ in 0..MAX_UNSETTLED_READS {
             match &outcome {
-                Outcome::Rejected(r) if request.reply.is_none() && parts.changed_since(r) => {
+                Outcome::Rejected(r)
+                    if request.reply.is_none()
+                        && (parts.changed_since(r) || r.hash == Some(empty_file_hash())) =>
+                {
                     tokio::time::sleep(watch::DEBOUNCE).await;
                     outcome = parts.reload(&request.trigger).await;
                 }
@@ -227,8 +233,13 @@ pub async fn run(
     parts
 }
 
-/// How often a refused file that keeps changing is read again.
+/// How often a refused file that keeps changing (or stays empty) is read again.
 const MAX_UNSETTLED_READS: usize = 10;
+
+/// The hash of a file with nothing in it.
+fn empty_file_hash() -> String {
+    crate::digest::sha256_hex(b"")
+}
 
 /// What a reload builds before it swaps anything in.
 struct Built {
