@@ -13,6 +13,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use ixn_broker::settings::BrokerSettings;
 use ixn_broker::tally::Tally;
 use ixn_tests::TestHost;
 use serde_json::Value as Json;

@@ -16,14 +16,48 @@ use ixn_plugin_api::settings::read_document;
 use ixn_plugin_api::sink::{SettingProblem, SinkError};
 use serde::de::DeserializeOwned;
 
-/// The keys every broker sink has.
-pub trait BrokerSettings {
+/// The keys every broker sink has, and reading a sink's settings document:
+/// a sink's `Settings` implements the three accessors and [`check`], and
+/// gets [`parse`] (for `open`) and [`problems`] (for `validate`).
+///
+/// [`check`]: BrokerSettings::check
+/// [`parse`]: BrokerSettings::parse
+/// [`problems`]: BrokerSettings::problems
+pub trait BrokerSettings: DeserializeOwned {
+    /// The sink's name, as its messages start (`amqp sink settings: …`).
+    const SINK: &'static str;
+    /// The URL schemes it takes.
+    const SCHEMES: &'static [&'static str];
+
     /// `url`.
     fn url(&self) -> &str;
     /// `connect-timeout`, milliseconds.
     fn connect_timeout_ms(&self) -> u64;
     /// `publish-timeout`, milliseconds.
     fn publish_timeout_ms(&self) -> u64;
+
+    /// The sink's own problems beyond types, added to `problems`, which
+    /// holds those of the common keys already.
+    fn check(&self, problems: &mut Vec<SettingProblem>);
+
+    /// Every problem with the document, each with its key.
+    fn problems(document: &str) -> Vec<SettingProblem> {
+        Self::read(document).err().unwrap_or_default()
+    }
+
+    /// Parses the document for `open`: the first problem as a permanent error.
+    fn parse(document: &str) -> Result<Self, SinkError> {
+        Self::read(document).map_err(|p| first_problem(Self::SINK, p))
+    }
+
+    /// The settings, or every problem: types, then common keys, then [`BrokerSettings::check`].
+    fn read(document: &str) -> Result<Self, Vec<SettingProblem>> {
+        read_settings(document, |s: &Self| {
+            let mut problems = s.common_problems(Self::SCHEMES);
+            s.check(&mut problems);
+            problems
+        })
+    }
 
     /// How long a connection attempt may take.
     fn connect_timeout(&self) -> Duration {
@@ -46,7 +80,7 @@ pub trait BrokerSettings {
                 "url",
                 format!(
                     "`{}` is not a broker URL: want {}",
-                    self.url(),
+                    redact(self.url()),
                     scheme
                         .iter()
                         .map(|s| format!("{s}://host:port"))
@@ -67,6 +101,18 @@ pub trait BrokerSettings {
             }
         }
         problems
+    }
+}
+
+/// The URL with its password as `***`, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
     }
 }
 
@@ -144,4 +190,48 @@ pub fn first_problem(sink: &str, problems: Vec<SettingProblem>) -> SinkError {
         .map(|p| (p.key.as_str(), p.message.as_str()))
         .unwrap_or_default();
     SinkError::permanent(format!("{sink} sink settings: `{key}`: {message}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_a_message() {
+        assert_eq!(
+            redact("amqp://guest:secret@127.0.0.1:5672/%2f"),
+            "amqp://guest:***@127.0.0.1:5672/%2f"
+        );
+        assert_eq!(redact("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+        // The password may hold an `@`: everything up to the last one goes.
+        assert_eq!(redact("amqp://u:p@ss@h/v"), "amqp://u:***@h/v");
+
+        struct S(String);
+        impl BrokerSettings for S {
+            const SINK: &'static str = "test";
+            const SCHEMES: &'static [&'static str] = &["amqp"];
+            fn url(&self) -> &str {
+                &self.0
+            }
+            fn connect_timeout_ms(&self) -> u64 {
+                5_000
+            }
+            fn publish_timeout_ms(&self) -> u64 {
+                10_000
+            }
+            fn check(&self, _: &mut Vec<SettingProblem>) {}
+        }
+        impl<'de> serde::Deserialize<'de> for S {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                String::deserialize(d).map(S)
+            }
+        }
+        let problems = S("http://user:hunter2@host".into()).common_problems(S::SCHEMES);
+        assert_eq!(problems.len(), 1);
+        assert!(
+            !problems[0].message.contains("hunter2"),
+            "{}",
+            problems[0].message
+        );
+    }
 }

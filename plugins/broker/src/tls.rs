@@ -55,6 +55,31 @@ impl TlsFiles {
         }
     }
 
+    /// The problems of a sink's `tls` setting against its URL: a URL of
+    /// `tls_scheme` needs the table; with `upgrades_plain`, the table makes a
+    /// plain URL use TLS too, and without, it is refused there (the client
+    /// would not use it).
+    pub fn check(
+        tls: Option<&TlsFiles>,
+        url: &str,
+        tls_scheme: &str,
+        upgrades_plain: bool,
+    ) -> Vec<SettingProblem> {
+        let tls_url = url.starts_with(&format!("{tls_scheme}://"));
+        match tls {
+            Some(_) if !tls_url && !upgrades_plain => vec![SettingProblem::new(
+                "tls",
+                format!("is given, but the URL is not {tls_scheme}://: TLS would not be used"),
+            )],
+            Some(files) => files.problems(),
+            None if tls_url => vec![SettingProblem::new(
+                "tls",
+                format!("is missing: a {tls_scheme}:// URL needs `tls = {{ ca-file = … }}`"),
+            )],
+            None => Vec::new(),
+        }
+    }
+
     /// Reads the files; one that cannot be read is a permanent error naming it.
     pub fn read(&self, sink: &str) -> Result<TlsPem, SinkError> {
         let read = |key: &str, path: &PathBuf| {

@@ -4,21 +4,21 @@
 use futures_util::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions};
 use lapin::types::FieldTable;
-use lapin::{Connection, ConnectionProperties};
 use tokio::sync::mpsc;
 
 use crate::settings::Settings;
+use ixn_broker::settings::BrokerSettings;
 
 /// Consumes the queue of the sink `document` configures and sends each
 /// message body to the receiver, until the receiver is dropped. A message
 /// is acknowledged (gone from the queue) once handed over; one in flight
-/// when the connection drops is delivered again. Must run inside a tokio
-/// runtime.
+/// when the connection drops is delivered again. Connects as the sink does,
+/// over TLS for an `amqps://` URL. Must run inside a tokio runtime.
 pub async fn start(document: &str) -> Result<mpsc::UnboundedReceiver<Vec<u8>>, String> {
     let s = Settings::parse(document).map_err(|e| e.message)?;
-    let connection = Connection::connect(&s.url, ConnectionProperties::default())
+    let connection = crate::link::connect(&s)
         .await
-        .map_err(|e| format!("amqp consumer: connecting: {e}"))?;
+        .map_err(|e| format!("amqp consumer: {}", e.message))?;
     let channel = connection
         .create_channel()
         .await

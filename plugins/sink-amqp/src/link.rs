@@ -4,6 +4,7 @@ use futures_util::future::join_all;
 use ixn_plugin_api::event_json;
 use ixn_plugin_api::sink::{EventRecord, SinkError};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 
@@ -37,9 +38,7 @@ fn encode(r: &EventRecord) -> Result<Vec<u8>, SinkError> {
 impl Link {
     /// Connects, opens a channel in confirm mode and, when `declare`, declares the queue.
     pub(crate) async fn connect(s: &Settings) -> Result<Link, SinkError> {
-        let connection = Connection::connect(&s.url, ConnectionProperties::default())
-            .await
-            .map_err(|e| retriable(&format!("connecting to {}", redact(&s.url)), e))?;
+        let connection = connect(s).await?;
         let channel = connection
             .create_channel()
             .await
@@ -157,14 +156,37 @@ pub(crate) async fn publish(
     }
 }
 
-/// The URL without its password, for messages.
-pub(crate) fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+/// Opens the connection of `s`, over TLS with the CA and client certificate
+/// of `tls` for an `amqps://` URL (the files are read on each connection,
+/// so a renewed certificate is used from the next one on).
+pub(crate) async fn connect(s: &Settings) -> Result<Connection, SinkError> {
+    let properties = ConnectionProperties::default();
+    let connected = match &s.tls {
+        None => Connection::connect(&s.url, properties).await,
+        Some(tls) => {
+            let pem = tls.read("amqp")?;
+            let ca = String::from_utf8(pem.ca).map_err(|_| {
+                SinkError::permanent(format!(
+                    "amqp sink: tls.ca-file {} is not PEM text",
+                    tls.ca_file.display()
+                ))
+            })?;
+            let config = OwnedTLSConfig {
+                identity: pem
+                    .client
+                    .map(|(cert, key)| OwnedIdentity::PKCS8 { pem: cert, key }),
+                cert_chain: Some(ca),
+            };
+            let runtime = lapin::runtime::default_runtime().map_err(|e| {
+                SinkError::permanent(format!("amqp sink: no runtime to connect on: {e}"))
+            })?;
+            Connection::connect_with_config(&s.url, properties, config, runtime).await
         }
-        _ => url.to_string(),
-    }
+    };
+    connected.map_err(|e| {
+        retriable(
+            &format!("connecting to {}", ixn_broker::settings::redact(&s.url)),
+            e,
+        )
+    })
 }

@@ -2,7 +2,8 @@
 //!
 //! | key | meaning |
 //! |---|---|
-//! | `url` | the broker, `amqp://user:password@host:port/vhost` (required) |
+//! | `url` | the broker, `amqp://user:password@host:port/vhost` (required), or `amqps://…` over TLS (needs `tls`) |
+//! | `tls` | `{ ca-file, cert-file, key-file }`: see [`ixn_broker::tls`]; only with an `amqps://` URL |
 //! | `delivery-queue-name` | the queue events go to (from `logger-settings`) |
 //! | `recoverable` | `true`: persistent messages (delivery mode 2) and a durable queue, the seed's `DeliveryMode.PERSISTENT` (from `logger-settings`) |
 //! | `exchange` | the exchange to publish to, with the queue name as routing key (default `""`, the default exchange: straight to the queue) |
@@ -14,7 +15,8 @@
 //! with that reason instead of vanishing as it did in the original.
 
 use ixn_broker::settings::{BrokerSettings, default_connect_timeout, default_publish_timeout};
-use ixn_plugin_api::sink::{SettingProblem, SinkError};
+use ixn_broker::tls::TlsFiles;
+use ixn_plugin_api::sink::SettingProblem;
 use serde::Deserialize;
 
 /// Parsed settings of an AMQP sink.
@@ -40,6 +42,9 @@ pub struct Settings {
     /// Milliseconds a batch may wait for its confirms.
     #[serde(default = "default_publish_timeout")]
     pub publish_timeout: u64,
+    /// TLS files, for `amqps://`.
+    #[serde(default)]
+    pub tls: Option<TlsFiles>,
 }
 
 fn yes() -> bool {
@@ -47,6 +52,9 @@ fn yes() -> bool {
 }
 
 impl BrokerSettings for Settings {
+    const SINK: &'static str = "amqp";
+    const SCHEMES: &'static [&'static str] = &["amqp", "amqps"];
+
     fn url(&self) -> &str {
         &self.url
     }
@@ -56,30 +64,21 @@ impl BrokerSettings for Settings {
     fn publish_timeout_ms(&self) -> u64 {
         self.publish_timeout
     }
-}
 
-impl Settings {
-    /// Every problem with the document, each with its key.
-    pub fn problems(document: &str) -> Vec<SettingProblem> {
-        Settings::read(document).err().unwrap_or_default()
-    }
-
-    /// Parses the document for `open`: the first problem as a permanent error.
-    pub fn parse(document: &str) -> Result<Settings, SinkError> {
-        Settings::read(document).map_err(|p| ixn_broker::first_problem("amqp", p))
-    }
-
-    fn read(document: &str) -> Result<Settings, Vec<SettingProblem>> {
-        ixn_broker::read_settings(document, |s: &Settings| {
-            let mut problems = s.common_problems(&["amqp", "amqps"]);
-            if s.delivery_queue_name.is_empty() {
-                problems.push(SettingProblem::new(
-                    "delivery-queue-name",
-                    "is empty: name the queue events go to",
-                ));
-            }
-            problems
-        })
+    fn check(&self, problems: &mut Vec<SettingProblem>) {
+        if self.delivery_queue_name.is_empty() {
+            problems.push(SettingProblem::new(
+                "delivery-queue-name",
+                "is empty: name the queue events go to",
+            ));
+        }
+        // lapin chooses TLS by the scheme alone: the two must agree.
+        problems.extend(TlsFiles::check(
+            self.tls.as_ref(),
+            &self.url,
+            "amqps",
+            false,
+        ));
     }
 }
 
@@ -111,6 +110,15 @@ mod tests {
             (
                 r#"{"url": "amqp://x", "delivery-queue-name": "q", "durable": true}"#,
                 "durable",
+            ),
+            (r#"{"url": "amqps://x", "delivery-queue-name": "q"}"#, "tls"),
+            (
+                r#"{"url": "amqp://x", "delivery-queue-name": "q", "tls": {"ca-file": "ca.pem"}}"#,
+                "tls",
+            ),
+            (
+                r#"{"url": "amqps://x", "delivery-queue-name": "q", "tls": {"ca-file": "ca.pem", "cert-file": "c.pem"}}"#,
+                "tls.key-file",
             ),
         ] {
             let problems = Settings::problems(doc);

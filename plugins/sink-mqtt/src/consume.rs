@@ -14,6 +14,7 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::settings::Settings;
+use ixn_broker::settings::BrokerSettings;
 
 /// Pause between reconnection attempts.
 const RECONNECT: Duration = Duration::from_millis(200);

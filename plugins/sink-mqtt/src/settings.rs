@@ -13,7 +13,7 @@
 
 use ixn_broker::settings::{BrokerSettings, default_connect_timeout, default_publish_timeout};
 use ixn_broker::tls::TlsFiles;
-use ixn_plugin_api::sink::{SettingProblem, SinkError};
+use ixn_plugin_api::sink::SettingProblem;
 use serde::Deserialize;
 
 /// Parsed settings of an MQTT sink.
@@ -55,6 +55,9 @@ fn default_max_message() -> usize {
 }
 
 impl BrokerSettings for Settings {
+    const SINK: &'static str = "mqtt";
+    const SCHEMES: &'static [&'static str] = &["mqtt", "tcp", "mqtts"];
+
     fn url(&self) -> &str {
         &self.url
     }
@@ -64,19 +67,40 @@ impl BrokerSettings for Settings {
     fn publish_timeout_ms(&self) -> u64 {
         self.publish_timeout
     }
+
+    fn check(&self, problems: &mut Vec<SettingProblem>) {
+        // With `tls`, `mqtt://` URLs use TLS too.
+        problems.extend(TlsFiles::check(self.tls.as_ref(), &self.url, "mqtts", true));
+        if problems.is_empty()
+            && let Err(e) = self.host_port()
+        {
+            problems.push(SettingProblem::new("url", e));
+        }
+        let topic = &self.delivery_queue_name;
+        if topic.is_empty() || topic.contains(['+', '#', '\0']) {
+            problems.push(SettingProblem::new(
+                "delivery-queue-name",
+                format!(
+                    "`{topic}` is not a topic to publish on: no wildcards (`+`, `#`), not empty"
+                ),
+            ));
+        }
+        if !(1024..=268_435_455).contains(&self.max_message_size) {
+            problems.push(SettingProblem::new(
+                "max-message-size",
+                format!(
+                    "{} is out of range: want 1024..=268435455 (bytes)",
+                    self.max_message_size
+                ),
+            ));
+        }
+        if self.password.is_some() && self.username.is_none() {
+            problems.push(SettingProblem::new("password", "is set without `username`"));
+        }
+    }
 }
 
 impl Settings {
-    /// Every problem with the document, each with its key.
-    pub fn problems(document: &str) -> Vec<SettingProblem> {
-        Settings::read(document).err().unwrap_or_default()
-    }
-
-    /// Parses the document for `open`: the first problem as a permanent error.
-    pub fn parse(document: &str) -> Result<Settings, SinkError> {
-        Settings::read(document).map_err(|p| ixn_broker::first_problem("mqtt", p))
-    }
-
     /// Whether the URL asks for TLS (`mqtts://`).
     pub fn tls_scheme(&self) -> bool {
         self.url.starts_with("mqtts://")
@@ -102,47 +126,6 @@ impl Settings {
             return Err(format!("`{}` names no host", self.url));
         }
         Ok((host.to_string(), port))
-    }
-
-    fn read(document: &str) -> Result<Settings, Vec<SettingProblem>> {
-        ixn_broker::read_settings(document, |s: &Settings| {
-            let mut problems = s.common_problems(&["mqtt", "tcp", "mqtts"]);
-            match &s.tls {
-                Some(tls) => problems.extend(tls.problems()),
-                None if s.tls_scheme() => problems.push(SettingProblem::new(
-                    "tls",
-                    "is missing: an mqtts:// URL needs `tls = { ca-file = … }`",
-                )),
-                None => {}
-            }
-            if problems.is_empty()
-                && let Err(e) = s.host_port()
-            {
-                problems.push(SettingProblem::new("url", e));
-            }
-            let topic = &s.delivery_queue_name;
-            if topic.is_empty() || topic.contains(['+', '#', '\0']) {
-                problems.push(SettingProblem::new(
-                    "delivery-queue-name",
-                    format!(
-                        "`{topic}` is not a topic to publish on: no wildcards (`+`, `#`), not empty"
-                    ),
-                ));
-            }
-            if !(1024..=268_435_455).contains(&s.max_message_size) {
-                problems.push(SettingProblem::new(
-                    "max-message-size",
-                    format!(
-                        "{} is out of range: want 1024..=268435455 (bytes)",
-                        s.max_message_size
-                    ),
-                ));
-            }
-            if s.password.is_some() && s.username.is_none() {
-                problems.push(SettingProblem::new("password", "is set without `username`"));
-            }
-            problems
-        })
     }
 }
 

@@ -6,6 +6,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::settings::Settings;
+use ixn_broker::settings::BrokerSettings;
 
 /// Reads the sink's stream from the first message still held (or from now,
 /// with `only_new`) and sends each body to the receiver until it is
@@ -15,9 +16,9 @@ pub async fn start(
     only_new: bool,
 ) -> Result<mpsc::UnboundedReceiver<Vec<u8>>, String> {
     let s = Settings::parse(document).map_err(|e| e.message)?;
-    let client = async_nats::connect(s.url.as_str())
+    let client = crate::stream::connect(&s, "ixn event consumer")
         .await
-        .map_err(|e| format!("nats consumer: connecting: {e}"))?;
+        .map_err(|e| format!("nats consumer: {}", e.message))?;
     let context = jetstream::new(client);
     let stream = context
         .get_stream(s.stream_name())

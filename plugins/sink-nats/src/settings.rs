@@ -2,7 +2,8 @@
 //!
 //! | key | meaning |
 //! |---|---|
-//! | `url` | the server, `nats://host:port` (required) |
+//! | `url` | the server, `nats://host:port` (required), or `tls://host:port` over TLS (needs `tls`) |
+//! | `tls` | `{ ca-file, cert-file, key-file }`: see [`ixn_broker::tls`]; with it, `nats://` URLs use TLS too |
 //! | `delivery-queue-name` | the subject events are published on (from `logger-settings`) |
 //! | `recoverable` | `true`: the stream keeps messages in files, `false`: in memory (from `logger-settings`) |
 //! | `stream` | the JetStream stream that holds the subject (default: the subject in capitals, `.`/`*`/`>` as `_`) |
@@ -12,7 +13,8 @@
 //! | `connect-timeout`, `publish-timeout` | see [`ixn_broker::settings`] |
 
 use ixn_broker::settings::{BrokerSettings, default_connect_timeout, default_publish_timeout};
-use ixn_plugin_api::sink::{SettingProblem, SinkError};
+use ixn_broker::tls::TlsFiles;
+use ixn_plugin_api::sink::SettingProblem;
 use serde::Deserialize;
 
 /// Parsed settings of a NATS sink.
@@ -44,6 +46,9 @@ pub struct Settings {
     /// Milliseconds a batch may wait for its acks.
     #[serde(default = "default_publish_timeout")]
     pub publish_timeout: u64,
+    /// TLS files: the connection then requires TLS.
+    #[serde(default)]
+    pub tls: Option<TlsFiles>,
 }
 
 fn yes() -> bool {
@@ -55,6 +60,9 @@ fn default_window() -> u64 {
 }
 
 impl BrokerSettings for Settings {
+    const SINK: &'static str = "nats";
+    const SCHEMES: &'static [&'static str] = &["nats", "tls"];
+
     fn url(&self) -> &str {
         &self.url
     }
@@ -64,19 +72,50 @@ impl BrokerSettings for Settings {
     fn publish_timeout_ms(&self) -> u64 {
         self.publish_timeout
     }
+
+    fn check(&self, problems: &mut Vec<SettingProblem>) {
+        let subject = &self.delivery_queue_name;
+        if subject.is_empty()
+            || subject.contains(['*', '>', ' '])
+            || subject.split('.').any(str::is_empty)
+        {
+            problems.push(SettingProblem::new(
+                "delivery-queue-name",
+                format!("`{subject}` is not a subject to publish on: want tokens separated by `.`, no wildcards or spaces"),
+            ));
+        }
+        if let Some(stream) = &self.stream
+            && (stream.is_empty() || stream.contains(['.', '*', '>', ' ', '/', '\\']))
+        {
+            problems.push(SettingProblem::new(
+                "stream",
+                format!("`{stream}` is not a stream name: no `.`, `*`, `>`, `/`, `\\` or spaces"),
+            ));
+        }
+        if self.max_age != 0 && self.max_age < self.duplicate_window {
+            problems.push(SettingProblem::new(
+                "max-age",
+                format!(
+                    "{} s is shorter than duplicate-window ({} s): want 0 (for ever) or at least the window",
+                    self.max_age, self.duplicate_window
+                ),
+            ));
+        }
+        // With `tls`, the client requires TLS whatever the scheme.
+        problems.extend(TlsFiles::check(self.tls.as_ref(), &self.url, "tls", true));
+        if !(1..=86_400).contains(&self.duplicate_window) {
+            problems.push(SettingProblem::new(
+                "duplicate-window",
+                format!(
+                    "{} is out of range: want 1..=86400 (seconds)",
+                    self.duplicate_window
+                ),
+            ));
+        }
+    }
 }
 
 impl Settings {
-    /// Every problem with the document, each with its key.
-    pub fn problems(document: &str) -> Vec<SettingProblem> {
-        Settings::read(document).err().unwrap_or_default()
-    }
-
-    /// Parses the document for `open`: the first problem as a permanent error.
-    pub fn parse(document: &str) -> Result<Settings, SinkError> {
-        Settings::read(document).map_err(|p| ixn_broker::first_problem("nats", p))
-    }
-
     /// The stream's name.
     pub fn stream_name(&self) -> String {
         self.stream.clone().unwrap_or_else(|| {
@@ -87,51 +126,6 @@ impl Settings {
                     c => c.to_ascii_uppercase(),
                 })
                 .collect()
-        })
-    }
-
-    fn read(document: &str) -> Result<Settings, Vec<SettingProblem>> {
-        ixn_broker::read_settings(document, |s: &Settings| {
-            let mut problems = s.common_problems(&["nats", "tls"]);
-            let subject = &s.delivery_queue_name;
-            if subject.is_empty()
-                || subject.contains(['*', '>', ' '])
-                || subject.split('.').any(str::is_empty)
-            {
-                problems.push(SettingProblem::new(
-                    "delivery-queue-name",
-                    format!("`{subject}` is not a subject to publish on: want tokens separated by `.`, no wildcards or spaces"),
-                ));
-            }
-            if let Some(stream) = &s.stream
-                && (stream.is_empty() || stream.contains(['.', '*', '>', ' ', '/', '\\']))
-            {
-                problems.push(SettingProblem::new(
-                    "stream",
-                    format!(
-                        "`{stream}` is not a stream name: no `.`, `*`, `>`, `/`, `\\` or spaces"
-                    ),
-                ));
-            }
-            if s.max_age != 0 && s.max_age < s.duplicate_window {
-                problems.push(SettingProblem::new(
-                    "max-age",
-                    format!(
-                        "{} s is shorter than duplicate-window ({} s): want 0 (for ever) or at least the window",
-                        s.max_age, s.duplicate_window
-                    ),
-                ));
-            }
-            if !(1..=86_400).contains(&s.duplicate_window) {
-                problems.push(SettingProblem::new(
-                    "duplicate-window",
-                    format!(
-                        "{} is out of range: want 1..=86400 (seconds)",
-                        s.duplicate_window
-                    ),
-                ));
-            }
-            problems
         })
     }
 }
@@ -168,6 +162,11 @@ mod tests {
                 "duplicate-window",
             ),
             (r#"{"url": "amqp://x", "delivery-queue-name": "a"}"#, "url"),
+            (r#"{"url": "tls://x", "delivery-queue-name": "a"}"#, "tls"),
+            (
+                r#"{"url": "nats://x", "delivery-queue-name": "a", "tls": {"key-file": "k"}}"#,
+                "tls.ca-file",
+            ),
             (
                 r#"{"url": "nats://x", "delivery-queue-name": "a", "connect-timeout": 99}"#,
                 "connect-timeout",

@@ -32,15 +32,35 @@ fn encode(r: &EventRecord) -> Result<bytes::Bytes, SinkError> {
     })
 }
 
+/// Connects to the server of `s` under `name`, requiring TLS with the CA and
+/// client certificate of `tls` when it is given.
+pub(crate) async fn connect(s: &Settings, name: &str) -> Result<async_nats::Client, SinkError> {
+    let mut options = async_nats::ConnectOptions::new()
+        .connection_timeout(Duration::from_millis(s.connect_timeout))
+        .name(name);
+    if let Some(tls) = &s.tls {
+        // Read here for a clear error naming a missing file; the client
+        // reads them again itself on each (re)connection.
+        let pem = tls.read("nats")?;
+        options = options
+            .require_tls(true)
+            .add_root_certificates(tls.ca_file.clone());
+        if let (Some(cert), Some(key), Some(_)) = (&tls.cert_file, &tls.key_file, pem.client) {
+            options = options.add_client_certificate(cert.clone(), key.clone());
+        }
+    }
+    options.connect(s.url.as_str()).await.map_err(|e| {
+        retriable(
+            &format!("connecting to {}", ixn_broker::settings::redact(&s.url)),
+            e,
+        )
+    })
+}
+
 impl Publisher {
     /// Connects; the client then reconnects by itself whenever the server goes.
     pub(crate) async fn connect(s: &Settings) -> Result<Publisher, SinkError> {
-        let client = async_nats::ConnectOptions::new()
-            .connection_timeout(Duration::from_millis(s.connect_timeout))
-            .name("ixn event logger")
-            .connect(s.url.as_str())
-            .await
-            .map_err(|e| retriable(&format!("connecting to {}", s.url), e))?;
+        let client = connect(s, "ixn event logger").await?;
         let mut context = jetstream::new(client);
         context.set_timeout(Duration::from_millis(s.publish_timeout));
         Ok(Publisher { context })
