@@ -512,3 +512,40 @@ pub async fn sqlite_count(path: &Path, sql: &str) -> anyhow::Result<i64> {
     conn.close().await?;
     Ok(n)
 }
+
+/// An event logger made in code rather than read from a file, as the seed's
+/// defaults have it except where said: `protocol` delivered by the built-in
+/// sink `sink` with `sink_settings`, every event let through, no spool,
+/// batches of 500 or every second, a 10 000-event queue, reconnecting every
+/// second. Change what a test needs with struct update syntax.
+pub fn logger_config(
+    protocol: &str,
+    sink: &str,
+    sink_settings: Json,
+    dead_letter_dir: PathBuf,
+) -> ixn::config::EventLoggerConfig {
+    ixn::config::EventLoggerConfig {
+        name: protocol.into(),
+        protocol: protocol.into(),
+        sink: ixn::config::PluginRef::Builtin(sink.into()),
+        sink_settings: sink_settings.to_string(),
+        setting_places: ixn::config::SettingPlaces::default(),
+        batch_size: 500,
+        max_queue_size: 10_000,
+        storing_timeout: Duration::from_secs(1),
+        reconnect_timeout: Duration::from_secs(1),
+        filter: ixn::config::EventFilter {
+            log_agent_state: true,
+            log_agent_activity: true,
+            log_queue: true,
+            log_strategy: true,
+            log_esp_service: true,
+            log_userdata: true,
+            only_ids: None,
+        },
+        itx_custom_keys: Vec::new(),
+        spool: None,
+        dead_letter_dir,
+        custom_events: Default::default(),
+    }
+}

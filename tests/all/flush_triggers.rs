@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ixn::config::{EventFilter, EventLoggerConfig, PluginRef, SettingPlaces};
+use ixn::config::EventLoggerConfig;
 use ixn::events::{Event, EventBus, EventKind, EventLogger, OpenedLogger, RunningLogger};
 
 use crate::sinks::wait_for;
@@ -17,27 +17,14 @@ fn jsonl_logger(
 ) -> EventLoggerConfig {
     EventLoggerConfig {
         name: "file".into(),
-        protocol: "jsonl".into(),
-        sink: PluginRef::Builtin("jsonl".into()),
-        sink_settings: serde_json::json!({ "path": path }).to_string(),
-        setting_places: SettingPlaces::default(),
         batch_size,
-        max_queue_size: 10_000,
         storing_timeout,
-        reconnect_timeout: Duration::from_secs(1),
-        filter: EventFilter {
-            log_agent_state: true,
-            log_agent_activity: true,
-            log_queue: true,
-            log_strategy: true,
-            log_esp_service: true,
-            log_userdata: true,
-            only_ids: None,
-        },
-        itx_custom_keys: Vec::new(),
-        spool: None,
-        dead_letter_dir: path.with_extension("dead-letter"),
-        custom_events: Default::default(),
+        ..ixn_tests::logger_config(
+            "jsonl",
+            "jsonl",
+            serde_json::json!({ "path": path }),
+            path.with_extension("dead-letter"),
+        )
     }
 }
 

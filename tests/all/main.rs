@@ -13,6 +13,7 @@ mod hostile_wasm;
 mod http_limits;
 mod leases;
 mod plugins;
+mod postgres_event_log;
 mod reload;
 mod signals;
 mod sinks;

@@ -1,13 +1,15 @@
-//! Events per second through each message-queue sink of ixn, next to the
-//! raw ceiling of the same broker measured in the same run:
+//! Events per second through each message-queue sink of ixn and through the
+//! `event-log` sink on PostgreSQL, next to the raw ceiling of the same broker
+//! or database measured in the same run:
 //!
 //! ```text
 //! cargo bench -p ixn-tests --bench sinks
 //! ```
 //!
-//! For RabbitMQ, NATS JetStream and Mosquitto on this machine (URLs from
-//! `IXN_TEST_AMQP_URL`, `IXN_TEST_NATS_URL`, `IXN_TEST_MQTT_URL`, or the
-//! local defaults; a broker that does not answer is skipped, saying so):
+//! For RabbitMQ, NATS JetStream, Mosquitto and PostgreSQL on this machine
+//! (URLs from `IXN_TEST_AMQP_URL`, `IXN_TEST_NATS_URL`, `IXN_TEST_MQTT_URL`,
+//! `IXN_TEST_PG_URL`, or the local defaults; one that does not answer is
+//! skipped, saying so):
 //!
 //! - **ixn**: an event bus with one `recoverable` logger on the broker's
 //!   built-in sink (`batch-size = 1000`), offered `EVENTS` interaction
@@ -19,11 +21,14 @@
 //!   same acknowledgement, in batches of 1000: AMQP persistent, mandatory,
 //!   publisher confirms awaited per batch; JetStream publishes with
 //!   `Nats-Msg-Id` on a file stream, acks pipelined; MQTT QoS 1, PUBACKs
-//!   counted per batch.
+//!   counted per batch. PostgreSQL: the same rows (as the sql sink makes
+//!   them) rendered up front and loaded with `COPY` into identical tables,
+//!   one transaction per batch, on one connection.
 //!
 //! Each broker runs ixn, raw, ixn, raw and keeps the faster run of each.
-//! The logger's `written` counter is checked to equal `EVENTS`, and the
-//! broker's queue or stream is removed afterwards.
+//! The logger's `written` counter is checked to equal `EVENTS` (and, on
+//! PostgreSQL, the rows in the table), and the broker's queue or stream, or
+//! the database schema, is removed afterwards.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -31,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use futures_util::future::join_all;
-use ixn::config::{EventFilter, EventLoggerConfig, PluginRef, SettingPlaces};
+use ixn::config::EventLoggerConfig;
 use ixn::events::{Endpoint, Event, EventBus, EventKind, OpenedLogger};
 use ixn_plugin_api::event_json;
 use ixn_plugin_api::sink::{EventRecord, Field, Value};
@@ -40,11 +45,13 @@ const EVENTS: u64 = 60_000;
 const BATCH: usize = 1000;
 const RUNS: usize = 2;
 
+/// What a run writes to: a broker, or a database through the `event-log` sink.
 #[derive(Clone, Copy, Debug)]
 enum Broker {
     Amqp,
     Nats,
     Mqtt,
+    Postgres,
 }
 
 impl Broker {
@@ -53,6 +60,15 @@ impl Broker {
             Broker::Amqp => "amqp",
             Broker::Nats => "nats",
             Broker::Mqtt => "mqtt",
+            Broker::Postgres => "event-log",
+        }
+    }
+
+    /// The built-in sink that delivers for it.
+    fn sink(self) -> &'static str {
+        match self {
+            Broker::Postgres => "sql",
+            other => other.protocol(),
         }
     }
 
@@ -61,6 +77,7 @@ impl Broker {
             Broker::Amqp => ("IXN_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
             Broker::Nats => ("IXN_TEST_NATS_URL", "nats://127.0.0.1:4222"),
             Broker::Mqtt => ("IXN_TEST_MQTT_URL", "mqtt://127.0.0.1:1883"),
+            Broker::Postgres => ("IXN_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/test"),
         };
         std::env::var(var).unwrap_or_else(|_| default.to_string())
     }
@@ -70,6 +87,7 @@ impl Broker {
             Broker::Amqp => format!("ixn.bench.{run}"),
             Broker::Nats => format!("ixn.bench.{run}"),
             Broker::Mqtt => format!("ixn/bench/{run}"),
+            Broker::Postgres => format!("ixn_bench_{}", run.replace('-', "_")),
         }
     }
 }
@@ -85,7 +103,7 @@ fn main() -> anyhow::Result<()> {
     println!();
     // `IXN_BENCH_SINKS=nats,mqtt` measures only those.
     let only = std::env::var("IXN_BENCH_SINKS").ok();
-    for broker in [Broker::Amqp, Broker::Nats, Broker::Mqtt] {
+    for broker in [Broker::Amqp, Broker::Nats, Broker::Mqtt, Broker::Postgres] {
         if only
             .as_deref()
             .is_some_and(|o| !o.split(',').any(|p| p == broker.protocol()))
@@ -95,7 +113,7 @@ fn main() -> anyhow::Result<()> {
         let url = broker.url();
         if !answers(&url) {
             println!(
-                "  {:<5} skipped: nothing answers at {url}",
+                "  {:<9} skipped: nothing answers at {url}",
                 broker.protocol()
             );
             continue;
@@ -108,17 +126,13 @@ fn main() -> anyhow::Result<()> {
         }
         let rate = |d: Duration| EVENTS as f64 / d.as_secs_f64();
         println!(
-            "  {:<5} ixn {:>8.0} events/s   raw {:>8.0} events/s   ratio {:.2}x",
+            "  {:<9} ixn {:>8.0} events/s   raw {:>8.0} events/s   ratio {:.2}x",
             broker.protocol(),
             rate(ixn_best),
             rate(raw_best),
             rate(ixn_best) / rate(raw_best)
         );
     }
-    println!();
-    println!(
-        "  event-log on PostgreSQL: not measured yet (the sql sink has no PostgreSQL dialect)"
-    );
     Ok(())
 }
 
@@ -157,35 +171,27 @@ fn interaction_events(n: u64) -> Vec<Event> {
 }
 
 fn logger_config(broker: Broker, url: &str, destination: &str) -> EventLoggerConfig {
-    let settings = serde_json::json!({
-        "url": url,
-        "delivery-queue-name": destination,
-        "recoverable": true,
-        "publish-timeout": 60_000,
-    });
+    let settings = match broker {
+        // Every row kept, so that the table can be counted.
+        Broker::Postgres => sql_settings(url, destination),
+        _ => serde_json::json!({
+            "url": url,
+            "delivery-queue-name": destination,
+            "recoverable": true,
+            "publish-timeout": 60_000,
+        }),
+    };
     EventLoggerConfig {
         name: "bench".into(),
-        protocol: broker.protocol().into(),
-        sink: PluginRef::Builtin(broker.protocol().into()),
-        sink_settings: settings.to_string(),
-        setting_places: SettingPlaces::default(),
         batch_size: BATCH,
         max_queue_size: 100_000,
         storing_timeout: Duration::from_millis(500),
-        reconnect_timeout: Duration::from_secs(1),
-        filter: EventFilter {
-            log_agent_state: true,
-            log_agent_activity: true,
-            log_queue: true,
-            log_strategy: true,
-            log_esp_service: true,
-            log_userdata: true,
-            only_ids: None,
-        },
-        itx_custom_keys: Vec::new(),
-        spool: None,
-        dead_letter_dir: std::env::temp_dir().join("ixn-bench-dead-letter"),
-        custom_events: Default::default(),
+        ..ixn_tests::logger_config(
+            broker.protocol(),
+            broker.sink(),
+            settings,
+            std::env::temp_dir().join("ixn-bench-dead-letter"),
+        )
     }
 }
 
@@ -213,18 +219,56 @@ async fn through_ixn(broker: Broker, url: &str, tag: &str) -> anyhow::Result<Dur
         .written
         .load(std::sync::atomic::Ordering::Relaxed);
     running.drain().await;
+    let stored = match broker {
+        Broker::Postgres => Some(pg_rows(url, &destination).await?),
+        _ => None,
+    };
     clean_up(broker, url, &destination).await;
     if written != EVENTS {
         bail!("{broker:?}: the logger wrote {written} of {EVENTS} events");
     }
+    if let Some(stored) = stored
+        && stored != EVENTS
+    {
+        bail!("{broker:?}: the table holds {stored} of {EVENTS} events");
+    }
     Ok(elapsed)
+}
+
+/// The sql sink's settings for a run in schema `schema`.
+fn sql_settings(url: &str, schema: &str) -> serde_json::Value {
+    serde_json::json!({
+        "url": url,
+        "schema-name": schema,
+        "delete-on-stop": false,
+        "delete-custom-after": 0,
+    })
+}
+
+async fn pg_rows(url: &str, schema: &str) -> anyhow::Result<u64> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT COUNT(*) FROM \"{schema}\".rpt_interaction"
+    )))
+    .fetch_one(&mut conn)
+    .await?;
+    Ok(u64::try_from(rows)?)
 }
 
 /// The records ixn would send, encoded up front.
 fn bodies() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    records()
+        .iter()
+        .map(|record| Ok((event_json::message_id(record), event_json::encode(record)?)))
+        .collect()
+}
+
+/// The records ixn makes of the benchmark's events.
+fn records() -> Vec<EventRecord> {
     let mut out = Vec::with_capacity(EVENTS as usize);
     for n in 0..EVENTS {
-        let record = EventRecord {
+        out.push(EventRecord {
             event_id: 156,
             event_name: "EventPlacedInQueue".into(),
             activity: "interaction".into(),
@@ -248,22 +292,18 @@ fn bodies() -> anyhow::Result<Vec<(String, Vec<u8>)>> {
                     value: Value::Int(3),
                 },
             ],
-        };
-        out.push((
-            event_json::message_id(&record),
-            event_json::encode(&record)?,
-        ));
+        });
     }
-    Ok(out)
+    out
 }
 
 async fn raw(broker: Broker, url: &str, tag: &str) -> anyhow::Result<Duration> {
     let destination = broker.destination(tag);
-    let bodies = bodies()?;
     let elapsed = match broker {
-        Broker::Amqp => raw_amqp(url, &destination, &bodies).await?,
-        Broker::Nats => raw_nats(url, &destination, &bodies).await?,
-        Broker::Mqtt => raw_mqtt(url, &destination, &bodies).await?,
+        Broker::Amqp => raw_amqp(url, &destination, &bodies()?).await?,
+        Broker::Nats => raw_nats(url, &destination, &bodies()?).await?,
+        Broker::Mqtt => raw_mqtt(url, &destination, &bodies()?).await?,
+        Broker::Postgres => raw_postgres(url, &destination).await?,
     };
     clean_up(broker, url, &destination).await;
     Ok(elapsed)
@@ -420,14 +460,63 @@ async fn raw_mqtt(
     Ok(elapsed)
 }
 
-fn stream_name(subject: &str) -> String {
-    subject
-        .chars()
-        .map(|c| match c {
-            '.' | '*' | '>' | ' ' => '_',
-            c => c.to_ascii_uppercase(),
+/// The rows the sql sink makes of the records, loaded by bare `COPY`s of
+/// `BATCH` rows, each in its own transaction, into tables the sink created.
+async fn raw_postgres(url: &str, schema: &str) -> anyhow::Result<Duration> {
+    use ixn_plugin_api::sink::Sink;
+    use ixn_sink_sql::dialect::Dialect;
+    use ixn_sink_sql::schema::Table;
+    use sqlx::Connection;
+    let document = sql_settings(url, schema).to_string();
+    let settings = ixn_sink_sql::settings::Settings::parse(&document)
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    // The sink creates the same tables it writes to, then steps aside.
+    let opener = document.clone();
+    tokio::task::spawn_blocking(move || ixn_sink_sql::SqlSink::open(opener).map(drop))
+        .await?
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    let prepared =
+        ixn_sink_sql::insert::prepare(records(), &settings, ixn_sink_sql::write::now_ms())
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+    let rows = &prepared.rows[Table::Interaction.index()];
+    let chunks: Vec<String> = rows
+        .chunks(BATCH)
+        .map(|chunk| {
+            let mut text = String::new();
+            for row in chunk {
+                ixn_sink_sql::write::copy_text::push_row(&mut text, row);
+            }
+            text
         })
-        .collect()
+        .collect();
+    let copy = Dialect::Postgres.copy_in(
+        Some(schema),
+        Table::Interaction,
+        settings.custom_columns(Table::Interaction),
+    );
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    let start = Instant::now();
+    for text in &chunks {
+        let mut tx = conn.begin().await?;
+        let mut load = tx.copy_in_raw(&copy).await?;
+        load.send(text.as_bytes()).await?;
+        load.finish().await?;
+        tx.commit().await?;
+    }
+    let elapsed = start.elapsed();
+    let stored = pg_rows(url, schema).await?;
+    if stored != EVENTS {
+        bail!("raw COPY stored {stored} of {EVENTS} rows");
+    }
+    Ok(elapsed)
+}
+
+/// The stream the NATS sink uses for `subject` (its own derivation).
+fn stream_name(subject: &str) -> String {
+    use ixn_broker::settings::BrokerSettings;
+    let document = serde_json::json!({"url": "nats://127.0.0.1", "delivery-queue-name": subject});
+    ixn_sink_nats::settings::Settings::parse(&document.to_string())
+        .map_or_else(|_| subject.to_string(), |s| s.stream_name())
 }
 
 async fn clean_up(broker: Broker, url: &str, destination: &str) {
@@ -454,5 +543,15 @@ async fn clean_up(broker: Broker, url: &str, destination: &str) {
             }
         }
         Broker::Mqtt => {}
+        Broker::Postgres => {
+            use sqlx::Connection;
+            if let Ok(mut conn) = sqlx::PgConnection::connect(url).await {
+                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP SCHEMA IF EXISTS \"{destination}\" CASCADE"
+                )))
+                .execute(&mut conn)
+                .await;
+            }
+        }
     }
 }

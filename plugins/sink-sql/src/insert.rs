@@ -1,35 +1,35 @@
-//! Storing a batch: records become rows of their activity's table, written in
-//! one transaction with multi-row inserts, then stopped interactions are deleted.
+//! Records become rows: each record goes to its activity's table as cells
+//! ready to bind or copy, and the retention rules note what the batch ends
+//! (stopped interactions, logged-out agents, answered requests).
 
 use ixn_plugin_api::sink::{EventRecord, SinkError, Value};
-use ixn_sql::WriteTx;
-use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 
-use crate::dialect::Dialect;
-use crate::error::{Context, db_error};
 use crate::schema::{INSERT_COLUMNS, Table};
-use crate::settings::{ColumnType, CustomColumn, Settings};
+use crate::settings::{AGENT_KEY, ColumnType, CustomColumn, REQUEST_KEY, Settings};
 
 /// The event whose arrival ends an interaction's rows when `delete-on-stop` is set.
 pub const PROCESSING_STOPPED: &str = "EventProcessingStopped";
+/// The event whose arrival ends an agent's rows when `delete-on-logout` is set.
+pub const AGENT_LOGOUT: &str = "EventAgentLogout";
+/// The event whose arrival ends a request's rows when `delete-on-response` is set.
+pub const SERVICE_RESPONDED: &str = "EventExternalServiceResponded";
 
-/// At most this many rows go into one statement, however narrow the table.
-const MAX_ROWS_PER_STATEMENT: usize = 500;
-
-/// One value bound to a column.
+/// One value bound to a column; `None` is SQL NULL of the column's type
+/// (PostgreSQL wants a NULL to have the type of its column).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
-    /// SQL NULL.
-    Null,
-    /// An integer.
-    Int(i64),
-    /// Milliseconds since the epoch (an integer on SQLite).
-    Timestamp(i64),
-    /// Text.
-    Text(String),
+    /// An integer column.
+    Int(Option<i64>),
+    /// A timestamp column, in milliseconds since the epoch (an integer on
+    /// SQLite, a `timestamptz` on PostgreSQL).
+    Timestamp(Option<i64>),
+    /// A text column.
+    Text(Option<String>),
+    /// The `attributes` column: a JSON object (text on SQLite, JSONB on PostgreSQL).
+    Json(String),
 }
 
-/// A batch sorted into rows per table, ready to bind.
+/// A batch sorted into rows per table, ready to bind, and what it ends.
 #[derive(Debug, Default)]
 pub struct Prepared {
     /// Rows per table, in [`Table::ALL`] order; each row holds
@@ -37,10 +37,46 @@ pub struct Prepared {
     pub rows: [Vec<Vec<Cell>>; 4],
     /// Interactions whose `EventProcessingStopped` is in the batch (when `delete-on-stop`).
     pub stopped: Vec<String>,
+    /// Agents whose `EventAgentLogout` is in the batch, with the logout's
+    /// time (when `delete-on-logout`).
+    pub logged_out: Vec<(String, i64)>,
+    /// Requests whose `EventExternalServiceResponded` is in the batch (when `delete-on-response`).
+    pub responded: Vec<String>,
 }
 
-/// Sorts and converts a batch; refuses it whole if one record cannot be stored.
-pub fn prepare(batch: Vec<EventRecord>, settings: &Settings) -> Result<Prepared, SinkError> {
+impl Prepared {
+    /// How many rows the batch holds.
+    pub fn len(&self) -> usize {
+        self.rows.iter().map(Vec::len).sum()
+    }
+
+    /// Whether the batch holds no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The text value of a record's field, if it has one.
+fn text_field<'r>(record: &'r EventRecord, name: &str) -> Option<&'r str> {
+    record.fields.iter().rev().find_map(|f| match &f.value {
+        Value::Str(text) if f.name == name => Some(text.as_str()),
+        _ => None,
+    })
+}
+
+fn push_once(list: &mut Vec<String>, id: &str) {
+    if !list.iter().any(|known| known == id) {
+        list.push(id.to_string());
+    }
+}
+
+/// Sorts and converts a batch, stored at `now_ms` (ms since the epoch);
+/// refuses it whole if one record cannot be stored.
+pub fn prepare(
+    batch: Vec<EventRecord>,
+    settings: &Settings,
+    now_ms: i64,
+) -> Result<Prepared, SinkError> {
     let mut prepared = Prepared::default();
     for record in batch {
         let Some(table) = Table::for_activity(&record.activity) else {
@@ -49,21 +85,35 @@ pub fn prepare(batch: Vec<EventRecord>, settings: &Settings) -> Result<Prepared,
                 record.event_name, record.event_id, record.sequence, record.activity
             )));
         };
-        if settings.delete_on_stop
-            && record.event_name == PROCESSING_STOPPED
-            && let Some(id) = &record.interaction_id
-            && !prepared.stopped.contains(id)
-        {
-            prepared.stopped.push(id.clone());
+        let retention = settings.retention;
+        match record.event_name.as_str() {
+            PROCESSING_STOPPED if retention.on_stop => {
+                if let Some(id) = &record.interaction_id {
+                    push_once(&mut prepared.stopped, id);
+                }
+            }
+            AGENT_LOGOUT if retention.on_logout => {
+                if let Some(agent) = text_field(&record, AGENT_KEY) {
+                    prepared
+                        .logged_out
+                        .push((agent.to_string(), record.occurred_at));
+                }
+            }
+            SERVICE_RESPONDED if retention.on_response => {
+                if let Some(request) = text_field(&record, REQUEST_KEY) {
+                    push_once(&mut prepared.responded, request);
+                }
+            }
+            _ => {}
         }
-        let row = row(record, settings.custom_columns(table))?;
+        let row = row(record, settings.custom_columns(table), now_ms)?;
         prepared.rows[table.index()].push(row);
     }
     Ok(prepared)
 }
 
 /// One record as the cells of its row.
-fn row(record: EventRecord, custom: &[CustomColumn]) -> Result<Vec<Cell>, SinkError> {
+fn row(record: EventRecord, custom: &[CustomColumn], now_ms: i64) -> Result<Vec<Cell>, SinkError> {
     let sequence = i64::try_from(record.sequence).map_err(|_| {
         SinkError::permanent(format!(
             "sql sink: event {} has sequence {}, beyond the 64-bit signed integer a column holds",
@@ -81,22 +131,26 @@ fn row(record: EventRecord, custom: &[CustomColumn]) -> Result<Vec<Cell>, SinkEr
         ))
     })?;
     let mut cells = Vec::with_capacity(INSERT_COLUMNS.len() + custom.len());
-    cells.push(Cell::Text(record.origin));
-    cells.push(Cell::Int(sequence));
+    cells.push(Cell::Text(Some(record.origin)));
+    cells.push(Cell::Int(Some(sequence)));
     let generation = i64::try_from(record.generation).map_err(|_| {
         SinkError::permanent(format!(
             "sql sink: event {} has generation {}, beyond the 64-bit signed integer a column holds",
             record.event_name, record.generation
         ))
     })?;
-    cells.push(Cell::Int(generation));
-    cells.push(Cell::Int(i64::from(record.event_id)));
-    cells.push(Cell::Text(record.event_name));
-    cells.push(record.endpoint.map_or(Cell::Null, Cell::Text));
-    cells.push(Cell::Int(record.occurred_at));
-    cells.push(record.interaction_id.map_or(Cell::Null, Cell::Text));
-    cells.push(Cell::Text(attributes));
+    cells.push(Cell::Int(Some(generation)));
+    cells.push(Cell::Int(Some(i64::from(record.event_id))));
+    cells.push(Cell::Text(Some(record.event_name)));
+    cells.push(Cell::Text(record.endpoint));
+    cells.push(Cell::Int(Some(record.occurred_at)));
+    cells.push(Cell::Text(record.interaction_id));
+    cells.push(Cell::Json(attributes));
     for column in custom {
+        if column.kind == ColumnType::StoredAt {
+            cells.push(Cell::Int(Some(now_ms)));
+            continue;
+        }
         // The last field of that name wins, as it does in `attributes`.
         let value = record
             .fields
@@ -110,7 +164,7 @@ fn row(record: EventRecord, custom: &[CustomColumn]) -> Result<Vec<Cell>, SinkEr
 }
 
 /// The cell of a custom column: the field's value if its type fits the
-/// column's, else NULL (the value stays in `attributes` either way).
+/// column's, else NULL of the column's type (the value stays in `attributes` either way).
 ///
 /// `string` takes `str`, `integer` takes `int`, `timestamp` takes `timestamp`
 /// and `int` (milliseconds). A string longer than the column's length (in UTF-8
@@ -118,14 +172,16 @@ fn row(record: EventRecord, custom: &[CustomColumn]) -> Result<Vec<Cell>, SinkEr
 /// dropped whole, so the stored text may be up to three bytes shorter than the length.
 pub fn custom_cell(column: &CustomColumn, value: Option<&Value>) -> Cell {
     match (column.kind, value) {
-        (ColumnType::String, Some(Value::Str(text))) => Cell::Text(
+        (ColumnType::String, Some(Value::Str(text))) => Cell::Text(Some(
             truncate(text, usize::try_from(column.length).unwrap_or(usize::MAX)).to_string(),
-        ),
-        (ColumnType::Integer, Some(Value::Int(n))) => Cell::Int(*n),
+        )),
+        (ColumnType::Integer, Some(Value::Int(n))) => Cell::Int(Some(*n)),
         (ColumnType::Timestamp, Some(Value::Timestamp(ms) | Value::Int(ms))) => {
-            Cell::Timestamp(*ms)
+            Cell::Timestamp(Some(*ms))
         }
-        _ => Cell::Null,
+        (ColumnType::String, _) => Cell::Text(None),
+        (ColumnType::Integer | ColumnType::StoredAt, _) => Cell::Int(None),
+        (ColumnType::Timestamp, _) => Cell::Timestamp(None),
     }
 }
 
@@ -143,95 +199,6 @@ pub fn json_value(value: &Value) -> serde_json::Value {
             .map_or(serde_json::Value::Null, serde_json::Value::Number),
         Value::Boolean(b) => serde_json::Value::Bool(*b),
     }
-}
-
-type Query<'q> = sqlx::query::Query<'q, Sqlite, <Sqlite as sqlx::Database>::Arguments>;
-
-fn bind(query: Query<'_>, cell: Cell) -> Query<'_> {
-    match cell {
-        Cell::Null => query.bind(None::<i64>),
-        Cell::Int(n) | Cell::Timestamp(n) => query.bind(n),
-        Cell::Text(text) => query.bind(text),
-    }
-}
-
-/// Writes a prepared batch in one transaction: all rows or none.
-pub async fn write(
-    pool: &SqlitePool,
-    dialect: Dialect,
-    settings: &Settings,
-    prepared: Prepared,
-) -> Result<(), SinkError> {
-    let mut tx = WriteTx::begin(pool, dialect.begin_write())
-        .await
-        .context("starting the write transaction")?;
-    let written = insert(tx.conn(), dialect, settings, prepared).await;
-    tx.finish(written, |e| {
-        crate::error::classify("committing the write transaction", e)
-    })
-    .await
-}
-
-async fn insert(
-    conn: &mut SqliteConnection,
-    dialect: Dialect,
-    settings: &Settings,
-    prepared: Prepared,
-) -> Result<(), SinkError> {
-    let schema = settings.schema.as_deref();
-    let mut duplicates = 0;
-    for (table, rows) in Table::ALL.into_iter().zip(prepared.rows) {
-        if rows.is_empty() {
-            continue;
-        }
-        let custom = settings.custom_columns(table);
-        let width = INSERT_COLUMNS.len() + custom.len();
-        let per_statement = (dialect.max_bind_params() / width).clamp(1, MAX_ROWS_PER_STATEMENT);
-        let mut rows = rows.into_iter().peekable();
-        while rows.peek().is_some() {
-            let chunk: Vec<Vec<Cell>> = rows.by_ref().take(per_statement).collect();
-            let sql = dialect.insert(schema, table, custom, chunk.len());
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            let count = chunk.len();
-            for cell in chunk.into_iter().flatten() {
-                query = bind(query, cell);
-            }
-            let inserted = query
-                .execute(&mut *conn)
-                .await
-                .map_err(db_error(|| {
-                    format!("inserting {count} rows into {}", table.name())
-                }))?
-                .rows_affected();
-            duplicates += (count as u64).saturating_sub(inserted);
-        }
-    }
-    for ids in prepared
-        .stopped
-        .chunks(dialect.max_bind_params().min(MAX_ROWS_PER_STATEMENT))
-    {
-        let sql = dialect.delete_interactions(schema, Table::Interaction, ids.len());
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for id in ids {
-            query = query.bind(id.clone());
-        }
-        query.execute(&mut *conn).await.map_err(db_error(|| {
-            format!(
-                "deleting the rows of {} stopped interactions from {}",
-                ids.len(),
-                Table::Interaction.name()
-            )
-        }))?;
-    }
-    if duplicates > 0 {
-        // Events stored before (same origin and sequence): a batch sent again
-        // after a commit whose answer was lost. Nothing is lost; say so.
-        tracing::info!(
-            duplicates,
-            "sql sink: events already stored were not stored twice."
-        );
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -261,38 +228,38 @@ mod tests {
         let s = Value::Str("Gold".into());
         assert_eq!(
             custom_cell(&column(ColumnType::String, 2), Some(&s)),
-            Cell::Text("Go".into())
+            Cell::Text(Some("Go".into()))
         );
         assert_eq!(
             custom_cell(&column(ColumnType::Integer, 64), Some(&s)),
-            Cell::Null
+            Cell::Int(None)
         );
         assert_eq!(
             custom_cell(&column(ColumnType::Integer, 64), Some(&Value::Int(7))),
-            Cell::Int(7)
+            Cell::Int(Some(7))
         );
         assert_eq!(
             custom_cell(&column(ColumnType::String, 64), Some(&Value::Int(7))),
-            Cell::Null
+            Cell::Text(None)
         );
         assert_eq!(
             custom_cell(
                 &column(ColumnType::Timestamp, 64),
                 Some(&Value::Timestamp(9))
             ),
-            Cell::Timestamp(9)
+            Cell::Timestamp(Some(9))
         );
         assert_eq!(
             custom_cell(&column(ColumnType::Timestamp, 64), Some(&Value::Int(9))),
-            Cell::Timestamp(9)
+            Cell::Timestamp(Some(9))
         );
         assert_eq!(
             custom_cell(&column(ColumnType::Timestamp, 64), Some(&Value::Float(9.0))),
-            Cell::Null
+            Cell::Timestamp(None)
         );
         assert_eq!(
             custom_cell(&column(ColumnType::String, 64), None),
-            Cell::Null
+            Cell::Text(None)
         );
     }
 

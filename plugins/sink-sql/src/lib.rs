@@ -1,4 +1,4 @@
-//! `ixn-sink-sql`: the Event Logger's database tables, on SQLite.
+//! `ixn-sink-sql`: the Event Logger's database tables, on SQLite or PostgreSQL.
 //!
 //! The host's event logger hands this sink batches of reporting events that it
 //! has already filtered and mapped; each record goes to the table of its
@@ -11,25 +11,26 @@
 //! | `esp` | `rpt_esp` |
 //! | `custom` | `rpt_custom` |
 //!
-//! Every table has the columns `id INTEGER PRIMARY KEY`, `origin` and
+//! Every table has the columns `id` (filled by the database), `origin` and
 //! `sequence` (unique together: a re-sent batch adds no rows), `generation`
 //! (the config generation that produced the event), `event_id`,
 //! `event_name`, `endpoint`, `occurred_at` (ms since the epoch),
 //! `interaction_id` (NULL where the event has none, as for agent events) and
-//! `attributes` (a JSON object of all the event's fields), then one column per
-//! custom data mapping of that table (see [`settings`]). With `delete-on-stop`
-//! (the default, like the original's trigger `trg_delete_stopped`) the
-//! `rpt_interaction` rows of an interaction are deleted in the same transaction
-//! that stores its `EventProcessingStopped`.
+//! `attributes` (a JSON object of all the event's fields; JSONB on
+//! PostgreSQL), then `agent_id` in `rpt_agent`, `request_id` in `rpt_esp`
+//! and `stored_at` (ms since the epoch) in `rpt_custom`,
+//! then one column per custom data mapping of that table (see [`settings`]).
+//!
+//! The seed's retention rules run in the transaction that stores the event
+//! ending the rows (see [`write`]); each can be switched off to keep the data,
+//! like disabling the original's triggers.
 //!
 //! The host calls the synchronous [`Sink`] methods from its blocking threads.
 //! sqlx is async, so the sink owns a one-worker tokio runtime (its own copy
 //! when loaded as a `.so`) and runs each call there as a task, waiting for the
-//! answer on a channel. Unlike `Runtime::block_on`, that works from any thread,
-//! even one inside another runtime's async context, so a built-in sink sharing
-//! the host's tokio cannot panic with "cannot start a runtime from within a runtime".
+//! answer on a channel ([`ixn_sql::bridge::run_on`]).
 //!
-//! All SQL text comes from [`dialect`], so that a second database fits there.
+//! All SQL text comes from [`dialect`]; [`db`] runs it on either database.
 #![deny(missing_docs)]
 
 use std::future::Future;
@@ -39,35 +40,29 @@ use std::sync::mpsc::sync_channel;
 use std::time::Duration;
 
 use ixn_plugin_api::sink::{EventRecord, SettingProblem, Sink, SinkError};
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tokio::runtime::Runtime;
 
+pub mod db;
 pub mod dialect;
 pub mod error;
 pub mod insert;
 pub mod schema;
 pub mod settings;
+pub mod write;
 
-use dialect::Dialect;
-use error::Context;
-use settings::Settings;
+use db::Pool;
+use settings::{Database, Settings};
 
 ixn_plugin_api::export_sink_plugin!(ixn_plugin_entry_sql, "sql", SqlSink);
 
-/// How long SQLite waits for another writer before a call fails as retriable.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a call waits for the (single) connection before failing as retriable.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long closing waits for the connection to shut down cleanly.
+/// How long closing waits for the connections to shut down cleanly.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The SQL sink: an open SQLite database holding the Event Logger's tables.
+/// The SQL sink: an open database holding the Event Logger's tables.
 pub struct SqlSink {
     /// `Some` until dropped.
     runtime: Option<Runtime>,
-    pool: SqlitePool,
-    dialect: Dialect,
+    pool: Pool,
     settings: Arc<Settings>,
 }
 
@@ -90,48 +85,15 @@ impl SqlSink {
     }
 }
 
-/// Spawns `task` on `runtime` and blocks the calling thread until it answers.
+/// Runs `task` on `runtime` and blocks the calling thread until it answers.
 fn run_on<T, F>(runtime: &Runtime, task: F) -> Result<T, SinkError>
 where
     T: Send + 'static,
     F: Future<Output = Result<T, SinkError>> + Send + 'static,
 {
-    let (tx, rx) = sync_channel(1);
-    runtime.spawn(async move {
-        // The receiver only goes away if the caller is gone too.
-        let _ = tx.send(task.await);
-    });
-    rx.recv().map_err(|_| {
+    ixn_sql::bridge::run_on(runtime, task, || {
         SinkError::permanent("sql sink: the database task ended without an answer (it panicked)")
-    })?
-}
-
-async fn connect(settings: &Settings) -> Result<SqlitePool, SinkError> {
-    let options = SqliteConnectOptions::new()
-        .filename(&settings.path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(BUSY_TIMEOUT);
-    // SQLite's page size is 4096 bytes unless the file says otherwise: 256 pages a MiB.
-    let options = match settings.max_size_mb {
-        0 => options,
-        mb => options.pragma("max_page_count", mb.saturating_mul(256).to_string()),
-    };
-    SqlitePoolOptions::new()
-        // SQLite has one writer at a time; one connection keeps the sink from
-        // queueing behind itself on the database lock.
-        .max_connections(1)
-        .min_connections(0)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .connect_with(options)
-        .await
-        .context(&format!(
-            "opening SQLite database `{}`",
-            settings.path.display()
-        ))
+    })
 }
 
 /// Refuses a database path whose directory is missing, with a clearer message than SQLite's.
@@ -153,12 +115,14 @@ impl Sink for SqlSink {
         Settings::problems(settings)
     }
 
-    /// Parses the settings, opens (or creates) the database in WAL mode with
-    /// `synchronous = NORMAL`, and creates missing tables and custom columns.
+    /// Parses the settings, opens the database (a SQLite file is created if
+    /// missing, in WAL mode with `synchronous = NORMAL`), and creates the
+    /// schema, missing tables, indexes and custom columns.
     fn open(document: String) -> Result<Self, SinkError> {
         let settings = Arc::new(Settings::parse(&document)?);
-        check_directory(&settings.path)?;
-        let dialect = Dialect::Sqlite;
+        if let Database::Sqlite(path) = &settings.database {
+            check_directory(path)?;
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("ixn-sink-sql")
@@ -167,8 +131,8 @@ impl Sink for SqlSink {
             .map_err(|e| SinkError::permanent(format!("sql sink: starting its runtime: {e}")))?;
         let task_settings = Arc::clone(&settings);
         let opened = run_on(&runtime, async move {
-            let pool = connect(&task_settings).await?;
-            match schema::ensure(&pool, dialect, &task_settings).await {
+            let pool = Pool::connect(&task_settings).await?;
+            match schema::ensure(&pool, &task_settings).await {
                 Ok(()) => Ok(pool),
                 Err(e) => {
                     pool.close().await;
@@ -180,7 +144,6 @@ impl Sink for SqlSink {
             Ok(pool) => Ok(SqlSink {
                 runtime: Some(runtime),
                 pool,
-                dialect,
                 settings,
             }),
             Err(e) => {
@@ -190,16 +153,16 @@ impl Sink for SqlSink {
         }
     }
 
-    /// Stores the batch in one transaction: multi-row inserts per table that
-    /// skip already-stored sequences, then the deletion of stopped interactions.
+    /// Stores the batch in one transaction: its rows (skipping events
+    /// stored before), then the deletions of the retention rules.
     fn write(&self, batch: Vec<EventRecord>) -> Result<(), SinkError> {
         if batch.is_empty() {
             return Ok(());
         }
-        let prepared = insert::prepare(batch, &self.settings)?;
-        let (pool, dialect, settings) =
-            (self.pool.clone(), self.dialect, Arc::clone(&self.settings));
-        self.run(async move { insert::write(&pool, dialect, &settings, prepared).await })
+        let now = write::now_ms();
+        let prepared = insert::prepare(batch, &self.settings, now)?;
+        let (pool, settings) = (self.pool.clone(), Arc::clone(&self.settings));
+        self.run(async move { write::write(&pool, &settings, prepared, now).await })
     }
 
     /// Nothing to do: every successful `write` has committed its transaction.
@@ -209,15 +172,14 @@ impl Sink for SqlSink {
 
     /// The rows of the four tables together.
     fn stored_count(&self) -> Result<Option<u64>, SinkError> {
-        let (pool, dialect, settings) =
-            (self.pool.clone(), self.dialect, Arc::clone(&self.settings));
-        self.run(async move { schema::count(&pool, dialect, &settings).await })
+        let (pool, settings) = (self.pool.clone(), Arc::clone(&self.settings));
+        self.run(async move { schema::count(&pool, &settings).await })
             .map(Some)
     }
 }
 
 impl Drop for SqlSink {
-    /// Closes the connection (checkpointing the WAL) and stops the runtime
+    /// Closes the connections (checkpointing SQLite's WAL) and stops the runtime
     /// without blocking on it, so dropping is safe from any thread.
     fn drop(&mut self) {
         if let Some(runtime) = self.runtime.take() {

@@ -1,12 +1,10 @@
 //! The Event Logger's tables and bringing a database up to the configured layout.
 //!
 //! Every table has the same base columns ([`BASE_COLUMNS`]) followed by one
-//! column per custom data mapping of that table, added on open when missing.
+//! column per custom data mapping of that table (the retention rules' key
+//! columns first), added on open when missing.
 
-use sqlx::SqlitePool;
-
-use crate::dialect::Dialect;
-use crate::error::{Context, db_error};
+use crate::db::Pool;
 use crate::settings::Settings;
 use ixn_plugin_api::sink::SinkError;
 
@@ -69,6 +67,17 @@ impl Table {
         self as usize
     }
 
+    /// The column the table's retention rule finds rows by, indexed:
+    /// an interaction, an agent, a request, or when the row was stored (the delayed purge).
+    pub fn retention_column(self) -> &'static str {
+        match self {
+            Table::Interaction => "interaction_id",
+            Table::Agent => "agent_id",
+            Table::Esp => "request_id",
+            Table::Custom => "stored_at",
+        }
+    }
+
     /// The table for a record's activity.
     pub fn for_activity(activity: &str) -> Option<Table> {
         match activity {
@@ -81,46 +90,41 @@ impl Table {
     }
 }
 
-/// Creates missing tables and indexes and adds missing custom columns.
-pub async fn ensure(
-    pool: &SqlitePool,
-    dialect: Dialect,
-    settings: &Settings,
-) -> Result<(), SinkError> {
+/// Creates the schema, missing tables and indexes, and adds missing custom columns.
+pub async fn ensure(pool: &Pool, settings: &Settings) -> Result<(), SinkError> {
+    let dialect = pool.dialect();
     let schema = settings.schema.as_deref();
+    if let Some(sql) = schema.and_then(|s| dialect.create_schema(s)) {
+        pool.execute(sql, || {
+            format!("creating schema {}", schema.unwrap_or_default())
+        })
+        .await?;
+    }
     for table in Table::ALL {
-        let sql = dialect.create_table(schema, table);
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(pool)
-            .await
-            .map_err(db_error(|| format!("creating table {}", table.name())))?;
-        let mut existing = columns(pool, dialect, table).await?;
+        let create = || format!("creating table {}", table.name());
+        pool.execute(dialect.create_table(schema, table), create)
+            .await?;
+        let mut existing = pool.columns(schema, table).await?;
         if !existing.iter().any(|c| c == "origin") {
             // A table of the first layout, whose `sequence` alone was unique:
             // the events of a restarted host would be ignored there. Keep its
             // rows under another name and start the table anew.
             tracing::warn!(table = table.name(), kept_as = %format!("{}_v1", table.name()), "Reporting table of the first layout set aside; its rows are kept.");
-            sqlx::raw_sql(sqlx::AssertSqlSafe(dialect.set_aside_v1(schema, table)))
-                .execute(pool)
-                .await
-                .map_err(db_error(|| {
-                    format!("setting aside {} of the first layout", table.name())
-                }))?;
-            sqlx::raw_sql(sqlx::AssertSqlSafe(dialect.create_table(schema, table)))
-                .execute(pool)
-                .await
-                .map_err(db_error(|| format!("creating table {}", table.name())))?;
-            existing = columns(pool, dialect, table).await?;
+            pool.execute(dialect.set_aside_v1(schema, table), || {
+                format!("setting aside {} of the first layout", table.name())
+            })
+            .await?;
+            pool.execute(dialect.create_table(schema, table), create)
+                .await?;
+            existing = pool.columns(schema, table).await?;
         }
         if !existing.iter().any(|c| c == "generation") {
             // Made before events carried their config generation: theirs is 0.
             tracing::info!(table = table.name(), "adding column generation");
-            sqlx::raw_sql(sqlx::AssertSqlSafe(dialect.add_generation(schema, table)))
-                .execute(pool)
-                .await
-                .map_err(db_error(|| {
-                    format!("adding column generation to {}", table.name())
-                }))?;
+            pool.execute(dialect.add_generation(schema, table), || {
+                format!("adding column generation to {}", table.name())
+            })
+            .await?;
         }
         for column in settings.custom_columns(table) {
             if existing
@@ -130,46 +134,23 @@ pub async fn ensure(
                 continue;
             }
             tracing::info!(table = table.name(), column = %column.column, "adding custom data column");
-            sqlx::raw_sql(sqlx::AssertSqlSafe(
-                dialect.add_column(schema, table, column),
-            ))
-            .execute(pool)
-            .await
-            .map_err(db_error(|| {
+            pool.execute(dialect.add_column(schema, table, column), || {
                 format!("adding column {} to {}", column.column, table.name())
-            }))?;
+            })
+            .await?;
         }
+        pool.execute(dialect.create_index(schema, table), || {
+            format!("indexing {} of {}", table.retention_column(), table.name())
+        })
+        .await?;
     }
     Ok(())
 }
 
-/// The column names of a table.
-async fn columns(
-    pool: &SqlitePool,
-    dialect: Dialect,
-    table: Table,
-) -> Result<Vec<String>, SinkError> {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(dialect.list_columns()))
-        .bind(table.name())
-        .fetch_all(pool)
-        .await
-        .map_err(db_error(|| {
-            format!("reading the columns of {}", table.name())
-        }))
-}
-
 /// Rows in the four tables together.
-pub async fn count(
-    pool: &SqlitePool,
-    dialect: Dialect,
-    settings: &Settings,
-) -> Result<u64, SinkError> {
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(
-        dialect.count_all(settings.schema.as_deref()),
-    ))
-    .fetch_one(pool)
-    .await
-    .context("counting stored rows")?;
+pub async fn count(pool: &Pool, settings: &Settings) -> Result<u64, SinkError> {
+    let sql = pool.dialect().count_all(settings.schema.as_deref());
+    let total = pool.scalar(sql, "counting stored rows").await?;
     u64::try_from(total).map_err(|_| {
         SinkError::permanent(format!(
             "counting stored rows: the database answered {total}"

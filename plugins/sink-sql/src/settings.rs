@@ -3,10 +3,14 @@
 //!
 //! | key | meaning |
 //! |---|---|
-//! | `path` | the SQLite database file (required; created if missing, its directory must exist) |
-//! | `schema-name` | the original's schema option; on SQLite only empty or `main` |
-//! | `max-size-mb` | the most the database file may grow to, in MiB; 0 (default) sets no limit. A full database is a retriable error: the logger keeps the batch until there is room |
-//! | `delete-on-stop` | `true` (default) or `false`: delete an interaction's rows when its `EventProcessingStopped` is stored |
+//! | `path` | a SQLite database file (created if missing, its directory must exist) |
+//! | `url` | a PostgreSQL database, `postgres://user:password@host:port/database`; exactly one of `path` and `url` |
+//! | `schema-name` | the original's schema option: on PostgreSQL the schema of the tables (created if missing; default the connection's `search_path`); on SQLite only empty or `main` |
+//! | `max-size-mb` | SQLite only: the most the database file may grow to, in MiB; 0 (default) sets no limit. A full database is a retriable error: the logger keeps the batch until there is room |
+//! | `delete-on-stop` | `true` (default) or `false`: delete an interaction's rows when its `EventProcessingStopped` is stored (the original's trigger `trg_delete_stopped`) |
+//! | `delete-on-logout` | `true` (default) or `false`: delete an agent's `rpt_agent` rows when its `EventAgentLogout` is stored (`trg_delete_logout`); the agent is the event's `AgentId` field |
+//! | `delete-on-response` | `true` (default) or `false`: delete a request's `rpt_esp` rows when its `EventExternalServiceResponded` is stored (`trg_delete_resp`); the request is the event's `RequestId` field |
+//! | `delete-custom-after` | seconds after which `rpt_custom` rows are purged (`trg_del_cust_delay`), counted from when the sink stored them (`stored_at`); default 600, 0 keeps them |
 //! | `itx-custom-data` | `Key = "field;type;length"` for events of activity `interaction` (`rpt_interaction`) |
 //! | `agent-custom-data.<Key>` | the same for activity `agent` (`rpt_agent`) |
 //! | `esp-custom-data.<Key>`, `esp-service-data.<Key>` | the same for activity `esp` (`rpt_esp`) |
@@ -26,6 +30,13 @@ use crate::schema::{BASE_COLUMNS, Table};
 /// The longest identifier accepted for a custom column (PostgreSQL's limit).
 const MAX_IDENTIFIER_LEN: usize = 63;
 
+/// The field of agent events naming the agent (`rpt_agent.agent_id`).
+pub const AGENT_KEY: &str = "AgentId";
+/// The field of ESP events naming the request (`rpt_esp.request_id`).
+pub const REQUEST_KEY: &str = "RequestId";
+/// How much of an agent or request id the key columns keep, in bytes.
+const KEY_COLUMN_LENGTH: u32 = 255;
+
 /// The custom data sections of the original and the table each one fills.
 const CUSTOM_SECTIONS: [(&str, Table); 5] = [
     ("itx-custom-data", Table::Interaction),
@@ -44,6 +55,10 @@ pub enum ColumnType {
     Integer,
     /// Milliseconds since the epoch; takes `timestamp` and `int` values.
     Timestamp,
+    /// Milliseconds since the epoch when the sink stored the row; filled by
+    /// the sink, not from a field (`rpt_custom.stored_at`, which the delayed
+    /// purge goes by). Not a type a mapping can name.
+    StoredAt,
 }
 
 /// One custom data mapping: a field of the event (by name) into a column.
@@ -59,16 +74,70 @@ pub struct CustomColumn {
     pub length: u32,
 }
 
+/// The database a sink writes to.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL server, by URL (which may hold a password: never shown).
+    Postgres(String),
+}
+
+impl Database {
+    /// The database as messages name it: the file, or the server and
+    /// database name without the user's credentials.
+    pub fn describe(&self) -> String {
+        match self {
+            Database::Sqlite(path) => format!("SQLite database `{}`", path.display()),
+            Database::Postgres(url) => {
+                format!("PostgreSQL database `{}`", without_credentials(url))
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// `postgres://user:secret@host/db` as `postgres://host/db`.
+pub fn without_credentials(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority.rsplit('@').next().unwrap_or(authority);
+            let query_free = path.split('?').next().unwrap_or(path);
+            format!("{scheme}://{host}{query_free}")
+        }
+        None => "(not a URL)".to_string(),
+    }
+}
+
+/// The seed's retention rules, each switchable off to keep the rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Delete an interaction's `rpt_interaction` rows when its processing stops.
+    pub on_stop: bool,
+    /// Delete an agent's `rpt_agent` rows when it logs out.
+    pub on_logout: bool,
+    /// Delete a request's `rpt_esp` rows when the service responds.
+    pub on_response: bool,
+    /// Purge `rpt_custom` rows that occurred longer ago than this; `None` keeps them.
+    pub custom_after: Option<std::time::Duration>,
+}
+
 /// Parsed settings of an SQL sink.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    /// The SQLite database file.
-    pub path: PathBuf,
+    /// Where the tables are.
+    pub database: Database,
     /// The schema the tables live in; `None` for the default one.
     pub schema: Option<String>,
-    /// Whether an interaction's rows go when its processing stops.
-    pub delete_on_stop: bool,
-    /// The file's size limit in MiB; 0 for none.
+    /// What is deleted when.
+    pub retention: Retention,
+    /// The SQLite file's size limit in MiB; 0 for none.
     pub max_size_mb: u64,
     /// Custom columns per table, in [`Table::ALL`] order.
     pub custom: [Vec<CustomColumn>; 4],
@@ -118,17 +187,65 @@ impl Settings {
                 return Err(bad(first));
             }
         };
-        if doc.path.trim().is_empty() {
-            problem("path", bad("`path` must name the SQLite database file"))?;
-        }
-        let schema = match parse_schema(doc.schema_name.as_deref().unwrap_or_default()) {
+        let database = match (
+            doc.path.as_deref().map(str::trim),
+            doc.url.as_deref().map(str::trim),
+        ) {
+            (Some(path), None) if !path.is_empty() => Database::Sqlite(PathBuf::from(path)),
+            (None, Some(url))
+                if url.starts_with("postgres://") || url.starts_with("postgresql://") =>
+            {
+                Database::Postgres(url.to_string())
+            }
+            (None, Some(url)) => {
+                problem(
+                    "url",
+                    bad(format!(
+                        "`url` is `{}`, expected postgres://user@host:port/database",
+                        without_credentials(url)
+                    )),
+                )?;
+                Database::Postgres(String::new())
+            }
+            (Some(_), Some(_)) => {
+                problem(
+                    "url",
+                    bad(
+                        "`url` and `path` are both given: choose PostgreSQL (`url`) or SQLite (`path`)",
+                    ),
+                )?;
+                Database::Sqlite(PathBuf::new())
+            }
+            _ => {
+                problem(
+                    "path",
+                    bad(
+                        "`path` must name the SQLite database file (or `url` a PostgreSQL database)",
+                    ),
+                )?;
+                Database::Sqlite(PathBuf::new())
+            }
+        };
+        let postgres = matches!(database, Database::Postgres(_));
+        let schema = match parse_schema(doc.schema_name.as_deref().unwrap_or_default(), postgres) {
             Ok(schema) => schema,
             Err(e) => {
                 problem("schema-name", e)?;
                 None
             }
         };
+        if postgres && doc.max_size_mb != 0 {
+            problem(
+                "max-size-mb",
+                bad(
+                    "`max-size-mb` limits a SQLite file; on PostgreSQL leave it out and size the server",
+                ),
+            )?;
+        }
         let mut custom: [Vec<CustomColumn>; 4] = Default::default();
+        for (table, column) in key_columns() {
+            custom[table.index()].push(column);
+        }
         for (section, table) in CUSTOM_SECTIONS {
             for (data_key, value) in doc.section(section) {
                 let key = format!("{section}.{data_key}");
@@ -140,24 +257,61 @@ impl Settings {
             }
         }
         Ok(Settings {
-            path: PathBuf::from(doc.path),
+            database,
             schema,
-            delete_on_stop: doc.delete_on_stop,
+            retention: Retention {
+                on_stop: doc.delete_on_stop,
+                on_logout: doc.delete_on_logout,
+                on_response: doc.delete_on_response,
+                custom_after: (doc.delete_custom_after > 0)
+                    .then(|| std::time::Duration::from_secs(doc.delete_custom_after)),
+            },
             max_size_mb: doc.max_size_mb,
             custom,
         })
     }
 }
 
+/// The columns the retention rules find rows by, beyond `interaction_id`:
+/// filled from an event field like a custom data mapping (or, for
+/// `stored_at`, by the sink), present whatever the configuration says so
+/// that turning a rule on later finds its rows.
+fn key_columns() -> [(Table, CustomColumn); 3] {
+    let key = |field: &str, column: &str| CustomColumn {
+        key: field.to_string(),
+        column: column.to_string(),
+        kind: ColumnType::String,
+        length: KEY_COLUMN_LENGTH,
+    };
+    let stored_at = CustomColumn {
+        kind: ColumnType::StoredAt,
+        ..key("", "stored_at")
+    };
+    [
+        (Table::Agent, key(AGENT_KEY, "agent_id")),
+        (Table::Esp, key(REQUEST_KEY, "request_id")),
+        (Table::Custom, stored_at),
+    ]
+}
+
 /// The settings document as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct Document {
-    path: String,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
     #[serde(default)]
     schema_name: Option<String>,
     #[serde(default = "default_true")]
     delete_on_stop: bool,
+    #[serde(default = "default_true")]
+    delete_on_logout: bool,
+    #[serde(default = "default_true")]
+    delete_on_response: bool,
+    #[serde(default = "default_custom_after")]
+    delete_custom_after: u64,
     #[serde(default)]
     max_size_mb: u64,
     #[serde(default)]
@@ -174,6 +328,11 @@ struct Document {
 
 fn default_true() -> bool {
     true
+}
+
+/// The original's `trg_del_cust_delay` default: 10 minutes.
+fn default_custom_after() -> u64 {
+    600
 }
 
 impl Document {
@@ -196,16 +355,35 @@ fn bad(message: impl Into<String>) -> SinkError {
     SinkError::permanent(format!("{PREFIX}{}", message.into()))
 }
 
-/// `schema-name`: SQLite has only `main` (attached databases are not used).
-fn parse_schema(value: &str) -> Result<Option<String>, SinkError> {
+/// `schema-name`: a plain identifier on PostgreSQL; SQLite has only `main`
+/// (attached databases are not used).
+fn parse_schema(value: &str, postgres: bool) -> Result<Option<String>, SinkError> {
     let value = value.trim();
-    if value.is_empty() || value.eq_ignore_ascii_case("main") {
+    if value.is_empty() || (!postgres && value.eq_ignore_ascii_case("main")) {
         Ok(None)
-    } else {
+    } else if !postgres {
         Err(bad(format!(
             "`schema-name` is `{value}`, but on SQLite it must be empty or `main`"
         )))
+    } else if is_identifier(value) {
+        Ok(Some(value.to_string()))
+    } else {
+        Err(bad(format!(
+            "`schema-name` is `{value}`, which is not a plain identifier \
+             (letters, digits and `_`, not starting with a digit, at most {MAX_IDENTIFIER_LEN} characters)"
+        )))
     }
+}
+
+/// Letters, digits and `_`, not starting with a digit, at most 63 bytes.
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    let starts_well = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    starts_well
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= MAX_IDENTIFIER_LEN
 }
 
 /// Parses `field;type;length`: field required, type `string` (default),
@@ -266,12 +444,7 @@ fn parse_mapping(key: &str, data_key: &str, value: &str) -> Result<CustomColumn,
 
 /// Column names are spliced into SQL, so only plain identifiers pass.
 fn check_identifier(key: &str, column: &str) -> Result<(), SinkError> {
-    let mut chars = column.chars();
-    let starts_well = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    let rest_well = chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !starts_well || !rest_well || column.len() > MAX_IDENTIFIER_LEN {
+    if !is_identifier(column) {
         return Err(bad(format!(
             "`{key}` maps to field `{column}`, which is not a plain identifier \
              (letters, digits and `_`, not starting with a digit, at most {MAX_IDENTIFIER_LEN} characters)"
@@ -364,10 +537,25 @@ mod tests {
     #[test]
     fn defaults() {
         let s = Settings::parse(&pairs(&[("path", "/tmp/x.db")])).unwrap();
-        assert_eq!(s.path, PathBuf::from("/tmp/x.db"));
-        assert!(s.delete_on_stop);
+        assert_eq!(s.database, Database::Sqlite(PathBuf::from("/tmp/x.db")));
+        assert_eq!(
+            s.retention,
+            Retention {
+                on_stop: true,
+                on_logout: true,
+                on_response: true,
+                custom_after: Some(std::time::Duration::from_secs(600)),
+            }
+        );
         assert_eq!(s.schema, None);
-        assert!(s.custom.iter().all(Vec::is_empty));
+        // Only the retention rules' key columns.
+        assert!(s.custom_columns(Table::Interaction).is_empty());
+        assert_eq!(
+            s.custom_columns(Table::Custom)[0].kind,
+            ColumnType::StoredAt
+        );
+        assert_eq!(s.custom_columns(Table::Agent)[0].column, "agent_id");
+        assert_eq!(s.custom_columns(Table::Esp)[0].column, "request_id");
     }
 
     #[test]
@@ -383,7 +571,7 @@ mod tests {
             ("esp-custom-data.Svc", "svc;;32"),
         ]))
         .unwrap();
-        assert!(!s.delete_on_stop);
+        assert!(!s.retention.on_stop);
         let itx = s.custom_columns(Table::Interaction);
         assert_eq!(
             itx[0],
@@ -396,11 +584,55 @@ mod tests {
         );
         assert_eq!(itx[1].kind, ColumnType::Integer);
         assert_eq!(
-            s.custom_columns(Table::Agent)[0].kind,
+            s.custom_columns(Table::Agent)[1].kind,
             ColumnType::Timestamp
         );
-        assert_eq!(s.custom_columns(Table::Custom)[0].length, 10);
-        assert_eq!(s.custom_columns(Table::Esp)[0].length, 32);
+        assert_eq!(s.custom_columns(Table::Custom)[1].length, 10);
+        assert_eq!(s.custom_columns(Table::Esp)[1].length, 32);
+    }
+
+    #[test]
+    fn postgres_and_retention() {
+        let s = Settings::parse(&pairs(&[
+            (
+                "url",
+                "postgres://ixn:secret@db.example:5433/reports?sslmode=require",
+            ),
+            ("schema-name", "reporting"),
+            ("delete-on-logout", "false"),
+            ("delete-on-response", "false"),
+            ("delete-custom-after", "0"),
+        ]))
+        .unwrap();
+        assert_eq!(s.schema.as_deref(), Some("reporting"));
+        assert_eq!(
+            format!("{:?}", s.database),
+            "PostgreSQL database `postgres://db.example:5433/reports`"
+        );
+        assert!(s.retention.on_stop && !s.retention.on_logout && !s.retention.on_response);
+        assert_eq!(s.retention.custom_after, None);
+        let m = message(Settings::parse(&pairs(&[
+            ("url", "postgres://h/db"),
+            ("schema-name", "bad-name"),
+        ])));
+        assert!(m.contains("bad-name") && m.contains("identifier"), "{m}");
+        let m = message(Settings::parse(&pairs(&[
+            ("url", "postgres://h/db"),
+            ("max-size-mb", "10"),
+        ])));
+        assert!(m.contains("max-size-mb"), "{m}");
+        let m = message(Settings::parse(&pairs(&[("url", "mysql://u:pw@h/db")])));
+        assert!(m.contains("mysql://h/db") && !m.contains("pw"), "{m}");
+        let m = message(Settings::parse(&pairs(&[
+            ("url", "postgres://h/db"),
+            ("path", "x"),
+        ])));
+        assert!(m.contains("both"), "{m}");
+        let m = message(Settings::parse(&pairs(&[
+            ("path", "x"),
+            ("agent-custom-data.A", "agent_id"),
+        ])));
+        assert!(m.contains("already fills"), "{m}");
     }
 
     #[test]

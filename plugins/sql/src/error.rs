@@ -38,14 +38,39 @@ pub fn sqlite_code_retry(code: &str) -> Retry {
     }
 }
 
+/// The classification of a PostgreSQL SQLSTATE. Whole classes that time or an
+/// operator can fix are [`Retry::Later`]: 08 connection exception, 40
+/// transaction rollback (serialization failure, deadlock), 53 insufficient
+/// resources (disk full, out of memory, too many connections), 57 operator
+/// intervention (shutdown, cannot connect now, query cancelled), 58 system
+/// error (I/O); so are 55P03 lock not available and 25006 read-only
+/// transaction (a standby). The rest (constraints, types, syntax, missing
+/// objects, privileges) is [`Retry::Never`].
+/// <https://www.postgresql.org/docs/current/errcodes-appendix.html>
+pub fn postgres_code_retry(sqlstate: &str) -> Retry {
+    match sqlstate.get(..2) {
+        Some("08" | "40" | "53" | "57" | "58") => Retry::Later,
+        _ if matches!(sqlstate, "55P03" | "25006") => Retry::Later,
+        _ => Retry::Never,
+    }
+}
+
 /// Classifies a sqlx error: a database error by its code, connection-level
 /// trouble (I/O, TLS, pool timeouts, a crashed connection worker) as
 /// [`Retry::Later`], everything else as [`Retry::Never`].
 pub fn classify(error: &sqlx::Error) -> Retry {
     match error {
-        sqlx::Error::Database(db) => db
-            .code()
-            .map_or(Retry::Never, |code| sqlite_code_retry(&code)),
+        sqlx::Error::Database(db) => match db.code() {
+            None => Retry::Never,
+            Some(code)
+                if db
+                    .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                    .is_some() =>
+            {
+                postgres_code_retry(&code)
+            }
+            Some(code) => sqlite_code_retry(&code),
+        },
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::PoolTimedOut
@@ -57,6 +82,19 @@ pub fn classify(error: &sqlx::Error) -> Retry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn postgres_states_that_time_can_fix_are_retried() {
+        for code in [
+            "08006", "08001", "40001", "40P01", "53100", "53300", "57P01", "57P03", "58030",
+            "55P03", "25006",
+        ] {
+            assert_eq!(postgres_code_retry(code), Retry::Later, "{code}");
+        }
+        for code in ["23505", "22P02", "42P01", "42703", "42501", "0A000", ""] {
+            assert_eq!(postgres_code_retry(code), Retry::Never, "{code}");
+        }
+    }
 
     #[test]
     fn every_sqlite_code_that_time_can_fix_is_retried() {

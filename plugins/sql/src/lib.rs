@@ -2,8 +2,9 @@
 //! the PostgreSQL ones to come) share, so that each rule exists once:
 //!
 //! - [`classify`]: whether a database error is worth retrying (the server
-//!   cannot store *right now*: busy, locked, disk full, read-only, I/O) or
-//!   permanent (the request itself is wrong).
+//!   cannot store *right now*: busy, locked, disk full, read-only, I/O, a
+//!   PostgreSQL server restarting) or permanent (the request itself is wrong),
+//!   for SQLite's result codes and PostgreSQL's SQLSTATEs alike.
 //! - [`WriteTx`]: a write transaction on a pooled SQLite connection that is
 //!   committed, rolled back, or else closed — a connection whose transaction
 //!   failed never goes back to the pool in that state.
@@ -15,5 +16,5 @@ pub mod bridge;
 mod error;
 mod tx;
 
-pub use error::{Retry, classify, sqlite_code_retry};
+pub use error::{Retry, classify, postgres_code_retry, sqlite_code_retry};
 pub use tx::WriteTx;
