@@ -257,6 +257,9 @@ pub fn one_step_config(component: &str, extra_wasm: &str) -> String {
 [server]
 lease-timeout = 30
 recovery-interval = 1
+# Tests that change a file say when it applies (POST /v1/admin/reload): a
+# watch would race them to it. The watch's own tests turn it on.
+watch-files = false
 
 [storage]
 plugin = "sqlite"

@@ -136,7 +136,7 @@ impl Server {
         };
         let api = Listening::start(listener, app.clone(), limits, &stop, &tracker)?;
         let watcher = match Watcher::start(
-            &crate::reload::watch::files_of(&config),
+            &crate::reload::watch::watched(&config),
             &reloads,
             stop.clone(),
         ) {

@@ -54,12 +54,13 @@ async fn reload(host: &TestHost) -> (u16, Json) {
 /// shows its position in `last_rejected`. Each write pattern is exercised.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn saving_the_file_reloads_however_it_is_written() {
-    let host = TestHost::start(&config()).await.expect("host starts");
+    let watched = || config().replace("watch-files = false", "watch-files = true");
+    let host = TestHost::start(&watched()).await.expect("host starts");
     let dir = host.dir.path().to_path_buf();
     let first = get_config(&host).await;
     assert_eq!(first["generation"], 1, "{first:#}");
     assert!(first["last_rejected"].is_null(), "{first:#}");
-    let mut text = config();
+    let mut text = watched();
     for (i, how) in [
         Write::InPlace,
         Write::Rename,
@@ -122,6 +123,44 @@ async fn saving_the_file_reloads_however_it_is_written() {
     host.wait_finished("bp.Error", 1, Duration::from_secs(10))
         .await
         .expect("processed by the running config");
+
+    // `watch-files = false`, saved, applies; from then on a saved change
+    // waits for an explicit reload, and `watch-files = true` applied that
+    // way turns the watch back on.
+    let generation = applied["generation"].as_u64().expect("generation");
+    let unwatched = text.replace("watch-files = true", "watch-files = false");
+    write_config(&dir, Write::Rename, &unwatched).expect("write the config");
+    wait_config(&host, "watch-files = false applied", |c| {
+        c["generation"] == generation + 1
+    })
+    .await;
+    let held = unwatched.replace(
+        "  [[business-process.queue]]\n  name = \"bp.Error\"",
+        "  [[business-process.queue]]\n  name = \"bp.Held\"\n  [[business-process.queue]]\n  name = \"bp.Error\"",
+    );
+    write_config(&dir, Write::InPlace, &held).expect("write the config");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        get_config(&host).await["generation"],
+        generation + 1,
+        "a saved file does not reload with the watch off"
+    );
+    let (status, answer) = reload(&host).await;
+    assert_eq!(status, 200, "{answer:#}");
+    assert_eq!(answer["changes"][0], "Queue `bp.Held` added.", "{answer:#}");
+    let rewatched = held.replace("watch-files = false", "watch-files = true");
+    write_config(&dir, Write::InPlace, &rewatched).expect("write the config");
+    let (status, answer) = reload(&host).await;
+    assert_eq!(status, 200, "{answer:#}");
+    assert_eq!(
+        answer["changes"][0], "[server] changed: watch-files.",
+        "{answer:#}"
+    );
+    write_config(&dir, Write::Rename, &text).expect("write the config");
+    wait_config(&host, "the watch back on", |c| {
+        c["generation"] == generation + 4
+    })
+    .await;
     host.server.shutdown().await;
 }
 
@@ -863,10 +902,20 @@ async fn ixn_serve_reloads_the_shipped_config() {
             (r.status().as_u16(), r.json::<Json>().await.expect("JSON"))
         }
     };
+    // The watch is turned off first: it would move the API before the POST
+    // that is to say so. Whether the watch or the POST applies this, it is
+    // applied once.
+    let unwatched = added.replace(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:0\"\nwatch-files = false",
+    );
+    std::fs::write(dir.path().join("ixn.toml"), &unwatched).expect("write");
+    let (status, answer) = post_reload(serve.base.clone()).await;
+    assert_eq!(status, 200, "{answer:#}");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let busy = taken.local_addr().expect("addr");
     let to = |addr: std::net::SocketAddr| {
-        added.replace("listen = \"127.0.0.1:0\"", &format!("listen = \"{addr}\""))
+        unwatched.replace("listen = \"127.0.0.1:0\"", &format!("listen = \"{addr}\""))
     };
     std::fs::write(dir.path().join("ixn.toml"), to(busy)).expect("write");
     let (status, answer) = post_reload(serve.base.clone()).await;

@@ -88,6 +88,7 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
             a.body_read_timeout != b.body_read_timeout,
         ),
         ("max-connections", a.max_connections != b.max_connections),
+        ("watch-files", a.watch_files != b.watch_files),
     ]);
     if !live.is_empty() {
         push("[server]".into(), ChangeKind::Changed(live));

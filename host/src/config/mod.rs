@@ -82,6 +82,8 @@ pub struct ServerConfig {
     pub body_read_timeout: Duration,
     /// Most HTTP connections open at once.
     pub max_connections: usize,
+    /// Whether a saved file reloads.
+    pub watch_files: bool,
 }
 
 /// A plugin named in config: built into the binary or loaded from a file.
@@ -636,6 +638,7 @@ fn validate(
             100_000,
             "max-connections",
         ) as usize,
+        watch_files: raw.server.watch_files,
     };
 
     let storage_name = raw.storage.plugin.get_ref();

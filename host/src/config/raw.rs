@@ -74,6 +74,11 @@ pub struct ServerSection {
     /// well under the process's open-file limit.
     #[serde(default = "default_max_connections")]
     pub max_connections: Spanned<u64>,
+    /// Whether saving the config file, or a file it names, reloads (default
+    /// true). Off, only SIGHUP, `ixn reload` and `POST /v1/admin/reload`
+    /// reload: for edits that span several files and must apply together.
+    #[serde(default = "default_true")]
+    pub watch_files: bool,
 }
 
 /// `[storage]`

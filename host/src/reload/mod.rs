@@ -194,6 +194,11 @@ pub async fn run(
             },
             _ = parts.stop.cancelled() => break,
         };
+        // A change the watch saw before a reload turned it off is not applied:
+        // with `watch-files = false` only an explicit reload applies.
+        if request.trigger == watch::TRIGGER && !parts.runtime.config().server.watch_files {
+            continue;
+        }
         let mut outcome = parts.reload(&request.trigger).await;
         // A file written in place can be read half-written. A refusal of a
         // file that has changed since it was read is not reported: the write
@@ -591,7 +596,7 @@ impl Parts {
             None => self.api.set_limits(limits),
         }
         if let Some(w) = &mut self.watcher {
-            w.watch(&watch::files_of(&config));
+            w.watch(&watch::watched(&config));
         }
         let rt = self.runtime.clone();
         tokio::spawn(async move { rt.refresh_depths_once().await });

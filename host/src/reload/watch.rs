@@ -44,6 +44,19 @@ pub fn files_of(config: &Config) -> Vec<PathBuf> {
     files
 }
 
+/// The trigger of the reloads a watch asks for.
+pub(super) const TRIGGER: &str = "file change";
+
+/// The files to watch: [`files_of`], or none where `watch-files = false`
+/// (the watch keeps running, so a reload can turn it back on).
+pub fn watched(config: &Config) -> Vec<PathBuf> {
+    if config.server.watch_files {
+        files_of(config)
+    } else {
+        Vec::new()
+    }
+}
+
 /// A running watch; dropping it stops watching.
 pub struct Watcher {
     inner: notify::RecommendedWatcher,
@@ -151,7 +164,7 @@ async fn debounce(
             }
         }
         let request = ReloadRequest {
-            trigger: "file change".to_string(),
+            trigger: TRIGGER.to_string(),
             reply: None,
         };
         if requests.send(request).await.is_err() {
