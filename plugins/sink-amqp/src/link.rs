@@ -1,6 +1,9 @@
 //! One connection and confirm-mode channel to the broker.
 
-use futures_util::future::join_all;
+use std::pin::Pin;
+use std::task::Poll;
+
+use futures_util::future::{Either, join_all};
 use ixn_plugin_api::event_json;
 use ixn_plugin_api::sink::{EventRecord, SinkError};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
@@ -24,8 +27,8 @@ fn retriable(what: &str, e: impl std::fmt::Display) -> SinkError {
     SinkError::retriable(format!("amqp sink: {what}: {e}"))
 }
 
-/// A record's JSON body. Encoded just before it is published, so the
-/// broker stores the first messages of a batch while the rest are encoded.
+/// A record's JSON body. A batch is encoded whole before its first publish:
+/// a record that cannot be encoded fails it before anything is sent.
 fn encode(r: &EventRecord) -> Result<Vec<u8>, SinkError> {
     event_json::encode(r).map_err(|e| {
         SinkError::permanent(format!(
@@ -99,25 +102,34 @@ pub(crate) async fn publish(
             ..BasicPublishOptions::default()
         };
         let mode = if s.recoverable { PERSISTENT } else { TRANSIENT };
-        let mut confirms = Vec::with_capacity(batch.len());
-        for record in batch {
-            let body = encode(record)?;
+        let bodies = batch.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
+        // `basic_publish` queues its frames when first polled, then waits
+        // until the connection's I/O loop has written them. Awaiting each in
+        // turn costs a thread round trip per message; polling each once, in
+        // order, queues the whole batch in order, and the loop writes it as
+        // one stream while the sends are awaited together.
+        let mut sends = Vec::with_capacity(batch.len());
+        for (record, body) in batch.iter().zip(&bodies) {
             let properties = BasicProperties::default()
                 .with_content_type("application/json".into())
                 .with_delivery_mode(mode)
                 .with_message_id(event_json::message_id(record).into())
                 .with_type(record.event_name.as_str().into());
-            let confirm = channel
-                .basic_publish(
-                    s.exchange.as_str().into(),
-                    s.delivery_queue_name.as_str().into(),
-                    options,
-                    &body,
-                    properties,
-                )
-                .await
-                .map_err(|e| retriable("publishing", e))?;
-            confirms.push(confirm);
+            let mut send = Box::pin(channel.basic_publish(
+                s.exchange.as_str().into(),
+                s.delivery_queue_name.as_str().into(),
+                options,
+                body,
+                properties,
+            ));
+            sends.push(match poll_once(send.as_mut()).await {
+                Poll::Ready(sent) => Either::Left(std::future::ready(sent)),
+                Poll::Pending => Either::Right(send),
+            });
+        }
+        let mut confirms = Vec::with_capacity(batch.len());
+        for sent in join_all(sends).await {
+            confirms.push(sent.map_err(|e| retriable("publishing", e))?);
         }
         let (mut nacked, mut returned, mut failed) = (0usize, 0usize, None);
         let mut reason = None;
@@ -154,6 +166,11 @@ pub(crate) async fn publish(
         }
         Ok(())
     }
+}
+
+/// Polls `future` once, answering what that poll gave.
+async fn poll_once<F: Future>(mut future: Pin<&mut F>) -> Poll<F::Output> {
+    std::future::poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx))).await
 }
 
 /// Opens the connection of `s`, over TLS with the CA and client certificate
