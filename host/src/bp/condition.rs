@@ -14,54 +14,8 @@ use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Span;
 
-/// What a column holds, for type checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ColumnType {
-    /// Text.
-    Text,
-    /// Integer.
-    Integer,
-    /// Milliseconds since the epoch.
-    Timestamp,
-}
-
-impl ColumnType {
-    fn is_numeric(self) -> bool {
-        matches!(self, ColumnType::Integer | ColumnType::Timestamp)
-    }
-}
-
-/// The standard columns views may use, with their types.
-pub const STANDARD_COLUMNS: &[(&str, ColumnType)] = &[
-    ("id", ColumnType::Text),
-    ("tenant", ColumnType::Text),
-    ("media_type", ColumnType::Text),
-    ("interaction_type", ColumnType::Text),
-    ("interaction_subtype", ColumnType::Text),
-    ("external_id", ColumnType::Text),
-    ("parent_id", ColumnType::Text),
-    ("queue", ColumnType::Text),
-    ("state", ColumnType::Integer),
-    ("is_locked", ColumnType::Integer),
-    ("priority", ColumnType::Integer),
-    ("submitted_by", ColumnType::Text),
-    ("submitted_at", ColumnType::Timestamp),
-    ("placed_in_queue_at", ColumnType::Timestamp),
-    ("moved_to_queue_at", ColumnType::Timestamp),
-    ("delivered_at", ColumnType::Timestamp),
-    ("assigned_to", ColumnType::Text),
-    ("workbin", ColumnType::Text),
-    ("scheduled_at", ColumnType::Timestamp),
-    ("lease_expiries", ColumnType::Integer),
-];
-
-/// Whether a name is a plain lower-case SQL identifier of at most 63 characters.
-pub fn is_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some('a'..='z' | '_'))
-        && name.len() <= 63
-        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
-}
+use ixn_plugin_api::columns::STANDARD_COLUMNS;
+pub use ixn_plugin_api::columns::{ColumnType, is_identifier};
 
 /// The columns a condition may name: standard ones and custom fields.
 #[derive(Debug, Clone)]
@@ -77,7 +31,8 @@ impl Schema {
     pub fn new(custom: &[CustomField]) -> Self {
         let mut columns: Vec<(String, ColumnType)> = STANDARD_COLUMNS
             .iter()
-            .map(|(n, t)| (n.to_string(), *t))
+            .filter(|c| c.queryable)
+            .map(|c| (c.name.to_string(), c.column_type))
             .collect();
         let mut retiring = Vec::new();
         for f in custom {

@@ -699,10 +699,7 @@ fn validate(
         let spec = spec.get_ref();
         if !condition::is_identifier(&spec.column) {
             p.at(at, format!("custom field `{key}`: column `{}` must match [a-z_][a-z0-9_]* (at most 63 characters)", spec.column));
-        } else if condition::STANDARD_COLUMNS
-            .iter()
-            .any(|(c, _)| *c == spec.column)
-        {
+        } else if ixn_plugin_api::columns::standard_column(&spec.column).is_some() {
             p.at(
                 at,
                 format!(

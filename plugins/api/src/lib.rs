@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 pub mod abi;
+pub mod columns;
 pub mod event_json;
 pub mod mirror;
 pub mod settings;

@@ -7,47 +7,34 @@ use ixn_plugin_api::storage::{CustomField, FieldType, StorageError};
 use sqlx::{Row, SqliteConnection};
 
 use crate::error::db_with;
-use crate::sql::{SqlBuilder, is_valid_identifier, quote};
+use crate::sql::{SqlBuilder, quote};
 
 /// The table name.
 pub(crate) const TABLE: &str = "interactions";
 
-/// The standard columns and their declarations, in table order.
-pub(crate) const STANDARD_COLUMNS: &[(&str, &str)] = &[
-    ("id", "TEXT NOT NULL PRIMARY KEY"),
-    ("tenant", "TEXT NOT NULL"),
-    ("media_type", "TEXT NOT NULL"),
-    ("interaction_type", "TEXT NOT NULL"),
-    ("interaction_subtype", "TEXT NOT NULL"),
-    ("external_id", "TEXT"),
-    ("parent_id", "TEXT"),
-    ("queue", "TEXT NOT NULL"),
-    ("state", "INTEGER NOT NULL DEFAULT 0"),
-    ("is_locked", "INTEGER NOT NULL DEFAULT 0"),
-    ("priority", "INTEGER NOT NULL DEFAULT 0"),
-    ("submitted_by", "TEXT NOT NULL"),
-    ("submitted_at", "INTEGER NOT NULL"),
-    ("placed_in_queue_at", "INTEGER NOT NULL"),
-    ("moved_to_queue_at", "INTEGER"),
-    ("delivered_at", "INTEGER"),
-    ("assigned_to", "TEXT"),
-    ("workbin", "TEXT"),
-    ("scheduled_at", "INTEGER"),
-    ("lease_owner", "TEXT"),
-    ("lease_until", "INTEGER"),
-    ("lease_expiries", "INTEGER NOT NULL DEFAULT 0"),
-    ("stopped_at", "INTEGER"),
-    ("stop_reason", "TEXT"),
-    ("component_version", "TEXT"),
-    ("flexible_properties", "BLOB"),
-];
+pub(crate) use ixn_plugin_api::columns::BLOB_COLUMN;
+use ixn_plugin_api::columns::{
+    ColumnType, PRIMARY_KEY, STANDARD_COLUMNS, StandardColumn, is_identifier, standard_column,
+};
 
-/// Standard columns a table created by an earlier version lacks, added at
-/// `open` (each nullable): the version of the component that decided last.
-const ADDED_LATER: &[&str] = &["component_version"];
-
-/// The column holding attached data that has no custom-field column.
-pub(crate) const BLOB_COLUMN: &str = "flexible_properties";
+/// A standard column's declaration in SQLite.
+fn declaration(c: &StandardColumn) -> String {
+    let mut decl = String::from(match c.column_type {
+        ColumnType::Text => "TEXT",
+        ColumnType::Integer | ColumnType::Timestamp => "INTEGER",
+        ColumnType::Blob => "BLOB",
+    });
+    if c.required {
+        decl.push_str(" NOT NULL");
+    }
+    if let Some(d) = c.default {
+        decl.push_str(&format!(" DEFAULT {d}"));
+    }
+    if c.name == PRIMARY_KEY {
+        decl.push_str(" PRIMARY KEY");
+    }
+    decl
+}
 
 /// Interactions stopped per queue, kept up to date by `apply`: counting them
 /// must not cost a scan of every interaction ever stopped (they stay in the
@@ -100,7 +87,7 @@ impl Schema {
                     f.column
                 )));
             }
-            if !is_valid_identifier(&f.column) {
+            if !is_identifier(&f.column) {
                 return Err(StorageError::permanent(format!(
                     "custom field `{}`: column name `{}` must match ^[a-z_][a-z0-9_]{{0,62}}$",
                     f.key, f.column
@@ -127,7 +114,7 @@ impl Schema {
         }
         let all: Vec<String> = STANDARD_COLUMNS
             .iter()
-            .map(|(n, _)| quote(n))
+            .map(|c| quote(c.name))
             .chain(custom.iter().map(|f| quote(&f.column)))
             .collect();
         let insert: Vec<String> = INSERT_COLUMNS
@@ -165,10 +152,10 @@ impl Schema {
     }
 
     /// Whether a condition or an order may name `column`: a standard column
-    /// (except the blob, whose JSON means nothing to SQL) or the column of a
+    /// the catalogue marks queryable (as the host checks views) or the column of a
     /// custom field not marked `to-delete` (that one empties as it is converted).
     pub fn is_queryable(&self, column: &str) -> bool {
-        (is_standard(column) && column != BLOB_COLUMN)
+        standard_column(column).is_some_and(|c| c.queryable)
             || self
                 .by_column
                 .get(column)
@@ -209,7 +196,7 @@ pub(crate) enum Target {
 
 /// Whether `name` is one of the standard columns.
 pub(crate) fn is_standard(name: &str) -> bool {
-    STANDARD_COLUMNS.iter().any(|(n, _)| *n == name)
+    standard_column(name).is_some()
 }
 
 /// The SQL type of a custom field's column.
@@ -254,7 +241,7 @@ pub(crate) async fn migrate(
     if existing.is_empty() {
         let columns: Vec<String> = STANDARD_COLUMNS
             .iter()
-            .map(|(n, decl)| format!("{} {decl}", quote(n)))
+            .map(|c| format!("{} {}", quote(c.name), declaration(c)))
             .chain(
                 schema
                     .custom
@@ -271,25 +258,28 @@ pub(crate) async fn migrate(
     } else {
         // Standard columns added since the table was first created: nullable,
         // so adding them to a table that holds rows is all the migration.
-        for (name, decl) in STANDARD_COLUMNS
+        for c in STANDARD_COLUMNS
             .iter()
-            .filter(|(n, _)| ADDED_LATER.contains(n) && !existing.contains_key(*n))
+            .filter(|c| c.added_later && !existing.contains_key(c.name))
         {
+            let name = c.name;
             let ddl = format!(
-                "ALTER TABLE {} ADD COLUMN {} {decl}",
+                "ALTER TABLE {} ADD COLUMN {} {}",
                 quote(TABLE),
-                quote(name)
+                quote(name),
+                declaration(c)
             );
             execute(conn, ddl, format!("add standard column `{name}`")).await?;
             tracing::info!(column = %name, "sqlite storage: added standard column");
         }
         let existing = table_columns(conn).await?;
-        if let Some((missing, _)) = STANDARD_COLUMNS
+        if let Some(missing) = STANDARD_COLUMNS
             .iter()
-            .find(|(n, _)| !existing.contains_key(*n))
+            .find(|c| !existing.contains_key(c.name))
         {
             return Err(StorageError::permanent(format!(
-                "existing table `{TABLE}` has no standard column `{missing}`: it was not created by this backend"
+                "existing table `{TABLE}` has no standard column `{}`: it was not created by this backend",
+                missing.name
             )));
         }
         for f in &schema.custom {
@@ -529,6 +519,9 @@ mod tests {
         assert!(s.is_queryable("category"));
         assert!(!s.is_queryable("Category"));
         assert!(!s.is_queryable("flexible_properties"));
+        // The claim's own columns: the host refuses a view naming them too.
+        assert!(!s.is_queryable("lease_owner"));
+        assert!(!s.is_queryable("lease_until"));
         assert!(!s.is_queryable("nope"));
         assert_eq!(s.field_index("Category"), Some(0));
         assert!(s.insert_sql.contains("\"category\""));

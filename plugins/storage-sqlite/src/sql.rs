@@ -112,19 +112,6 @@ pub(crate) fn bind(
     }
 }
 
-/// Whether `name` is an acceptable column name: `^[a-z_][a-z0-9_]{0,62}$`.
-pub(crate) fn is_valid_identifier(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    match bytes.first() {
-        Some(b) if b.is_ascii_lowercase() || *b == b'_' => {}
-        _ => return false,
-    }
-    bytes.len() <= 63
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
-}
-
 /// `name` as a quoted SQL identifier.
 ///
 /// Names are validated before they get here; doubling quotes keeps even an
@@ -136,20 +123,6 @@ pub(crate) fn quote(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn identifiers() {
-        assert!(is_valid_identifier("a"));
-        assert!(is_valid_identifier("_x9"));
-        assert!(is_valid_identifier(&"a".repeat(63)));
-        assert!(!is_valid_identifier(&"a".repeat(64)));
-        assert!(!is_valid_identifier(""));
-        assert!(!is_valid_identifier("9a"));
-        assert!(!is_valid_identifier("Abc"));
-        assert!(!is_valid_identifier("a-b"));
-        assert!(!is_valid_identifier("a\"b"));
-        assert!(!is_valid_identifier("é"));
-    }
 
     #[test]
     fn quoting() {
