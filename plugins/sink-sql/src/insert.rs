@@ -2,7 +2,7 @@
 //! ready to bind or copy, and the retention rules note what the batch ends
 //! (stopped interactions, logged-out agents, answered requests).
 
-use ixn_plugin_api::sink::{EventRecord, SinkError, Value};
+use ixn_plugin_api::sink::{EventRecord, Field, SinkError, Value};
 
 use crate::schema::{INSERT_COLUMNS, Table};
 use crate::settings::{AGENT_KEY, ColumnType, CustomColumn, REQUEST_KEY, Settings};
@@ -120,11 +120,7 @@ fn row(record: EventRecord, custom: &[CustomColumn], now_ms: i64) -> Result<Vec<
             record.event_name, record.sequence
         ))
     })?;
-    let mut attributes = serde_json::Map::with_capacity(record.fields.len());
-    for field in &record.fields {
-        attributes.insert(field.name.clone(), json_value(&field.value));
-    }
-    let attributes = serde_json::to_string(&attributes).map_err(|e| {
+    let attributes = serde_json::to_string(&Attributes::of(&record.fields)).map_err(|e| {
         SinkError::permanent(format!(
             "sql sink: encoding the attributes of event {}: {e}",
             record.event_name
@@ -190,14 +186,42 @@ pub fn truncate(text: &str, max_bytes: usize) -> &str {
     &text[..text.floor_char_boundary(max_bytes)]
 }
 
-/// A field value as plain JSON; a non-finite float becomes `null`.
-pub fn json_value(value: &Value) -> serde_json::Value {
-    match value {
-        Value::Str(s) => serde_json::Value::String(s.clone()),
-        Value::Int(n) | Value::Timestamp(n) => serde_json::Value::from(*n),
-        Value::Float(f) => serde_json::Number::from_f64(*f)
-            .map_or(serde_json::Value::Null, serde_json::Value::Number),
-        Value::Boolean(b) => serde_json::Value::Bool(*b),
+/// A record's fields as one JSON object, written as a map of them would be
+/// (keys sorted, the last field of a name winning) without building one:
+/// this runs for every row.
+struct Attributes<'r>(Vec<&'r Field>);
+
+impl<'r> Attributes<'r> {
+    fn of(fields: &'r [Field]) -> Self {
+        let mut sorted: Vec<&Field> = fields.iter().collect();
+        // Stable: fields of one name keep their order, so the last one
+        // replaces the others below.
+        sorted.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut unique: Vec<&Field> = Vec::with_capacity(sorted.len());
+        for field in sorted {
+            match unique.last_mut() {
+                Some(last) if last.name == field.name => *last = field,
+                _ => unique.push(field),
+            }
+        }
+        Attributes(unique)
+    }
+}
+
+impl serde::Serialize for Attributes<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for field in &self.0 {
+            match &field.value {
+                Value::Str(text) => map.serialize_entry(&field.name, text)?,
+                Value::Int(n) | Value::Timestamp(n) => map.serialize_entry(&field.name, n)?,
+                Value::Float(f) if f.is_finite() => map.serialize_entry(&field.name, f)?,
+                Value::Float(_) => map.serialize_entry(&field.name, &())?,
+                Value::Boolean(b) => map.serialize_entry(&field.name, b)?,
+            }
+        }
+        map.end()
     }
 }
 
@@ -264,10 +288,28 @@ mod tests {
     }
 
     #[test]
-    fn json_values() {
-        assert_eq!(json_value(&Value::Float(f64::NAN)), serde_json::Value::Null);
-        assert_eq!(json_value(&Value::Float(1.5)), serde_json::json!(1.5));
-        assert_eq!(json_value(&Value::Boolean(true)), serde_json::json!(true));
-        assert_eq!(json_value(&Value::Timestamp(5)), serde_json::json!(5));
+    fn attributes_are_the_json_object_of_the_fields() {
+        let field = |name: &str, value: Value| Field {
+            name: name.into(),
+            value,
+        };
+        let fields = [
+            field("b", Value::Str("tab\t\"quote\" Жук".into())),
+            field("a", Value::Float(f64::NAN)),
+            field("c", Value::Float(1.5)),
+            field("b", Value::Boolean(true)),
+            field("d", Value::Timestamp(5)),
+            field("b", Value::Int(-7)),
+            field("e", Value::Str(String::new())),
+        ];
+        let written = serde_json::to_string(&Attributes::of(&fields)).expect("encodes");
+        // Keys sorted, the last `b` wins, a non-finite float is null.
+        assert_eq!(written, r#"{"a":null,"b":-7,"c":1.5,"d":5,"e":""}"#);
+        let only = serde_json::to_string(&Attributes::of(&fields[..1])).expect("encodes");
+        assert_eq!(only, r#"{"b":"tab\t\"quote\" Жук"}"#);
+        assert_eq!(
+            serde_json::to_string(&Attributes::of(&[])).expect("encodes"),
+            "{}"
+        );
     }
 }

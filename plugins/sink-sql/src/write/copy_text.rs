@@ -32,6 +32,13 @@ pub fn push_row(out: &mut String, row: &[Cell]) {
 }
 
 fn push_escaped(out: &mut String, text: &str) {
+    if !text
+        .bytes()
+        .any(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r'))
+    {
+        out.push_str(text);
+        return;
+    }
     for c in text.chars() {
         match c {
             '\\' => out.push_str("\\\\"),

@@ -89,6 +89,9 @@ pub(super) async fn write(
     Ok(())
 }
 
+/// How much `COPY` text is rendered before it is sent.
+const COPY_CHUNK: usize = 64 * 1024;
+
 /// The fast path: one transaction of `COPY`s and the deletions.
 async fn copy_all(
     pool: &PgPool,
@@ -102,20 +105,28 @@ async fn copy_all(
         .await
         .context("starting the write transaction")
         .map_err(Failed::Error)?;
-    let mut text = String::new();
+    let mut text = String::with_capacity(COPY_CHUNK + COPY_CHUNK / 4);
     for (table, rows) in Table::ALL.into_iter().zip(&prepared.rows) {
         if rows.is_empty() {
             continue;
         }
-        text.clear();
-        for row in rows {
-            copy_text::push_row(&mut text, row);
-        }
         let statement = Dialect::Postgres.copy_in(schema, table, settings.custom_columns(table));
         let doing = || format!("copying {} rows into {}", rows.len(), table.name());
+        // Rows are sent as they are rendered, a chunk at a time, so that the
+        // server parses one chunk while the next is rendered.
         let copied = async {
             let mut copy = tx.copy_in_raw(&statement).await?;
-            copy.send(text.as_bytes()).await?;
+            for row in rows {
+                copy_text::push_row(&mut text, row);
+                if text.len() >= COPY_CHUNK {
+                    copy.send(text.as_bytes()).await?;
+                    text.clear();
+                }
+            }
+            if !text.is_empty() {
+                copy.send(text.as_bytes()).await?;
+                text.clear();
+            }
             copy.finish().await
         }
         .await;
