@@ -8,10 +8,12 @@
 //! - [`WriteTx`]: a write transaction on a pooled SQLite connection that is
 //!   committed, rolled back, or else closed — a connection whose transaction
 //!   failed never goes back to the pool in that state.
+//! - [`attached`]: the attached-data blob's format, the same on every backend.
 //! - [`bridge::run_on`]: running a plugin's async database work on the
 //!   plugin's own runtime from the host's synchronous call.
 #![deny(missing_docs)]
 
+pub mod attached;
 pub mod bridge;
 mod error;
 mod tx;

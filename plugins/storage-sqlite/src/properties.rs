@@ -1,77 +1,23 @@
 //! Attached data (`properties`): keys mapped to custom-field columns live in
 //! those typed columns, every other key in the `flexible_properties` blob, a
-//! JSON object of tagged values: `{"Subject":{"str":"hi"},"Count":{"int":3}}`.
+//! JSON object of tagged values (its format is `ixn_sql::attached`).
 
 use std::collections::BTreeMap;
 
 use ixn_plugin_api::storage::{
     CustomField, FieldType, Property, StorageError, Value, check_property,
 };
-use serde::{Deserialize, Serialize};
 
 use crate::schema::{Schema, Target};
 use crate::sql::Param;
 
-/// The blob's attached data, by key.
-pub(crate) type Blob = BTreeMap<String, Value>;
-
-/// How one value is written in the blob: an object with a single tag.
-///
-/// Kept separate from [`Value`] so the stored format does not change when
-/// the contract's Rust mirror does.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum Tagged {
-    Str(String),
-    Int(i64),
-    Float(f64),
-    Bool(bool),
-    Timestamp(i64),
-}
-
-impl From<Tagged> for Value {
-    fn from(t: Tagged) -> Value {
-        match t {
-            Tagged::Str(s) => Value::Str(s),
-            Tagged::Int(i) => Value::Int(i),
-            Tagged::Float(f) => Value::Float(f),
-            Tagged::Bool(b) => Value::Boolean(b),
-            Tagged::Timestamp(t) => Value::Timestamp(t),
-        }
-    }
-}
-
-impl From<&Value> for Tagged {
-    fn from(v: &Value) -> Tagged {
-        match v {
-            Value::Str(s) => Tagged::Str(s.clone()),
-            Value::Int(i) => Tagged::Int(*i),
-            Value::Float(f) => Tagged::Float(*f),
-            Value::Boolean(b) => Tagged::Bool(*b),
-            Value::Timestamp(t) => Tagged::Timestamp(*t),
-        }
-    }
-}
-
-/// Reads a blob; `None` (SQL NULL) is no attached data.
-pub(crate) fn decode_blob(bytes: Option<&[u8]>) -> Result<Blob, String> {
-    let Some(bytes) = bytes else {
-        return Ok(Blob::new());
-    };
-    let tagged: BTreeMap<String, Tagged> = serde_json::from_slice(bytes)
-        .map_err(|e| format!("attached data blob is not valid: {e}"))?;
-    Ok(tagged.into_iter().map(|(k, v)| (k, v.into())).collect())
-}
+pub(crate) use ixn_sql::attached::{Blob, decode as decode_blob};
 
 /// The blob column's value: NULL when there is no attached data left.
 pub(crate) fn encode_blob(blob: &Blob) -> Result<Param, StorageError> {
-    if blob.is_empty() {
-        return Ok(Param::Null);
-    }
-    let tagged: BTreeMap<&str, Tagged> = blob.iter().map(|(k, v)| (k.as_str(), v.into())).collect();
-    serde_json::to_vec(&tagged)
-        .map(Param::Blob)
-        .map_err(|e| StorageError::permanent(format!("encode attached data: {e}")))
+    ixn_sql::attached::encode(blob)
+        .map(|bytes| bytes.map_or(Param::Null, Param::Blob))
+        .map_err(StorageError::permanent)
 }
 
 /// The column value of a custom field, after checking type and length.
@@ -233,28 +179,6 @@ mod tests {
             key: key.into(),
             value,
         }
-    }
-
-    #[test]
-    fn blob_format_is_tagged_json() {
-        let mut blob = Blob::new();
-        blob.insert("Subject".into(), Value::Str("hi".into()));
-        blob.insert("Count".into(), Value::Int(3));
-        blob.insert("Ok".into(), Value::Boolean(true));
-        blob.insert("At".into(), Value::Timestamp(7));
-        blob.insert("F".into(), Value::Float(1.5));
-        let Param::Blob(bytes) = encode_blob(&blob).unwrap() else {
-            panic!("not a blob")
-        };
-        assert_eq!(
-            std::str::from_utf8(&bytes).unwrap(),
-            r#"{"At":{"timestamp":7},"Count":{"int":3},"F":{"float":1.5},"Ok":{"bool":true},"Subject":{"str":"hi"}}"#
-        );
-        assert_eq!(decode_blob(Some(&bytes)).unwrap(), blob);
-        assert_eq!(encode_blob(&Blob::new()).unwrap(), Param::Null);
-        assert!(decode_blob(None).unwrap().is_empty());
-        assert!(decode_blob(Some(b"{\"x\":{\"nope\":1}}")).is_err());
-        assert!(decode_blob(Some(b"\xff")).is_err());
     }
 
     #[test]
