@@ -80,11 +80,23 @@ async fn saving_the_file_reloads_however_it_is_written() {
         let c = wait_config(
             &host,
             &format!("generation {generation} after {how:?}"),
-            |c| c["generation"] == generation,
+            // `last_applied` is recorded just after the swap.
+            |c| c["generation"] == generation && c["last_applied"]["generation"] == generation,
         )
         .await;
         let hash = ixn::digest::sha256_hex(text.as_bytes());
         assert_eq!(c["hash"], hash.as_str(), "{how:?}: {c:#}");
+        // What the watch applied is shown: an operator's own reload would
+        // have found nothing left to apply.
+        let applied = &c["last_applied"];
+        assert_eq!(applied["generation"], generation, "{c:#}");
+        assert_eq!(applied["trigger"], "file change", "{c:#}");
+        assert!(
+            applied["changes"]
+                .to_string()
+                .contains(&format!("Queue `{queue}` added.")),
+            "{c:#}"
+        );
         let queues = host.queues().await.expect("GET /v1/queues");
         assert!(
             queues.iter().any(|q| q["queue"] == queue.as_str()),
@@ -148,6 +160,10 @@ async fn saving_the_file_reloads_however_it_is_written() {
     let (status, answer) = reload(&host).await;
     assert_eq!(status, 200, "{answer:#}");
     assert_eq!(answer["changes"][0], "Queue `bp.Held` added.", "{answer:#}");
+    assert_eq!(
+        get_config(&host).await["last_applied"]["trigger"],
+        "POST /v1/admin/reload"
+    );
     let rewatched = held.replace("watch-files = false", "watch-files = true");
     write_config(&dir, Write::InPlace, &rewatched).expect("write the config");
     let (status, answer) = reload(&host).await;

@@ -199,7 +199,8 @@ async fn get_interaction(
     }
 }
 
-/// `GET /v1/config`: which config runs, and the last one refused.
+/// `GET /v1/config`: which config runs, the last reload that applied one and
+/// the last one refused.
 async fn config(State(s): State<ApiState>) -> axum::Json<Json> {
     let snapshot = s.runtime.snapshot();
     axum::Json(json!({
@@ -212,6 +213,7 @@ async fn config(State(s): State<ApiState>) -> axum::Json<Json> {
             let c = s.canary.as_ref()?;
             Some((name.clone(), json!({"version": c.component.version(), "percent": c.percent})))
         }).collect::<serde_json::Map<_, _>>(),
+        "last_applied": s.reloads.last_applied(),
         "last_rejected": s.reloads.last_rejected(),
     }))
 }

@@ -48,6 +48,20 @@ pub struct Rejected {
     pub errors: Vec<String>,
 }
 
+/// A config a reload applied: what an operator whose own reload found
+/// nothing to apply (the watch was first) looks at.
+#[derive(Debug, Clone, Serialize)]
+pub struct Applied {
+    /// When, ms since the epoch.
+    pub at: i64,
+    /// What asked for the reload.
+    pub trigger: String,
+    /// The generation it started.
+    pub generation: u64,
+    /// What changed, one line each.
+    pub changes: Vec<String>,
+}
+
 /// What a reload did.
 #[derive(Debug, Clone)]
 pub enum Outcome {
@@ -96,6 +110,7 @@ pub struct ReloadRequest {
 #[derive(Default)]
 struct Status {
     last_rejected: Mutex<Option<Rejected>>,
+    last_applied: Mutex<Option<Applied>>,
     /// Where the API listens now (a reload may move it).
     listening: Mutex<Option<std::net::SocketAddr>>,
 }
@@ -130,6 +145,11 @@ impl ReloadHandle {
         if let Ok(mut a) = self.status.listening.lock() {
             *a = Some(addr);
         }
+    }
+
+    /// The last config applied by a reload since the host started.
+    pub fn last_applied(&self) -> Option<Applied> {
+        self.status.last_applied.lock().ok().and_then(|a| a.clone())
     }
 
     /// The last config refused since the host started.
@@ -219,10 +239,26 @@ pub async fn run(
             }
         }
         handle.set_api_addr(parts.api.addr);
-        if let Outcome::Rejected(r) = &outcome
-            && let Ok(mut last) = handle.status.last_rejected.lock()
-        {
-            *last = Some(r.clone());
+        match &outcome {
+            Outcome::Rejected(r) => {
+                if let Ok(mut last) = handle.status.last_rejected.lock() {
+                    *last = Some(r.clone());
+                }
+            }
+            Outcome::Applied {
+                generation,
+                changes,
+            } => {
+                if let Ok(mut last) = handle.status.last_applied.lock() {
+                    *last = Some(Applied {
+                        at: crate::time::now_ms(),
+                        trigger: request.trigger.clone(),
+                        generation: *generation,
+                        changes: changes.clone(),
+                    });
+                }
+            }
+            Outcome::Unchanged { .. } | Outcome::Stopping => {}
         }
         if let Some(reply) = request.reply {
             let _ = reply.send(outcome);
