@@ -272,6 +272,21 @@ pub struct EventFilter {
     pub only_ids: Option<BTreeSet<u32>>,
 }
 
+/// The seed's defaults: every event is logged.
+impl Default for EventFilter {
+    fn default() -> Self {
+        EventFilter {
+            log_agent_state: true,
+            log_agent_activity: true,
+            log_queue: true,
+            log_strategy: true,
+            log_esp_service: true,
+            log_userdata: true,
+            only_ids: None,
+        }
+    }
+}
+
 impl Config {
     /// Reads and validates a file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {

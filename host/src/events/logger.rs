@@ -730,18 +730,6 @@ mod tests {
     use super::*;
     use crate::events::EventKind;
 
-    fn all_on() -> EventFilter {
-        EventFilter {
-            log_agent_state: true,
-            log_agent_activity: true,
-            log_queue: true,
-            log_strategy: true,
-            log_esp_service: true,
-            log_userdata: true,
-            only_ids: None,
-        }
-    }
-
     fn event(kind: EventKind, endpoint: Option<Endpoint>) -> Event {
         Event::interaction(kind, endpoint, "ix", 0)
     }
@@ -786,7 +774,7 @@ mod tests {
             Endpoint::Esp,
         ];
         for (switch_off, kind, dropped) in cases {
-            let mut f = all_on();
+            let mut f = EventFilter::default();
             switch_off(&mut f);
             for e in endpoints {
                 assert_eq!(
@@ -833,8 +821,10 @@ mod tests {
 
     #[test]
     fn filter_by_id_keeps_only_the_listed_ids_and_endpoint_options_still_apply() {
-        let mut f = all_on();
-        f.only_ids = Some([156, 159].into_iter().collect());
+        let mut f = EventFilter {
+            only_ids: Some([156, 159].into_iter().collect()),
+            ..EventFilter::default()
+        };
         assert!(wants(&f, &event(EventKind::ProcessingStopped, None)));
         assert!(wants(
             &f,

@@ -52,7 +52,7 @@ pub struct Rejected {
 /// nothing to apply (the watch was first) looks at.
 #[derive(Debug, Clone, Serialize)]
 pub struct Applied {
-    /// When, ms since the epoch.
+    /// When it was swapped in, ms since the epoch.
     pub at: i64,
     /// What asked for the reload.
     pub trigger: String,
@@ -251,7 +251,9 @@ pub async fn run(
             } => {
                 if let Ok(mut last) = handle.status.last_applied.lock() {
                     *last = Some(Applied {
-                        at: crate::time::now_ms(),
+                        // The swapped-in snapshot's own time: `applied_at` of
+                        // `/v1/config` while this generation runs.
+                        at: parts.runtime.snapshot().applied_at,
                         trigger: request.trigger.clone(),
                         generation: *generation,
                         changes: changes.clone(),
