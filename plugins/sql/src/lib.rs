@@ -11,12 +11,19 @@
 //! - [`attached`]: the attached-data blob's format, the same on every backend.
 //! - [`bridge::run_on`]: running a plugin's async database work on the
 //!   plugin's own runtime from the host's synchronous call.
+//! - [`query`]: values typed at run time, bound on either database
+//!   through `sqlx::QueryBuilder`, and identifier quoting.
+//! - [`condition`]: a view's condition and order (the `ixn:storage` AST)
+//!   rendered as parameterised SQL for either database.
 #![deny(missing_docs)]
 
 pub mod attached;
 pub mod bridge;
+pub mod condition;
 mod error;
+pub mod query;
 mod tx;
 
 pub use error::{Retry, classify, postgres_code_retry, sqlite_code_retry};
+pub use query::{Param, PushParam, SqlDialect, quote};
 pub use tx::WriteTx;

@@ -7,8 +7,9 @@ use sqlx::{Row, SqliteConnection};
 use crate::error::db_with;
 use crate::properties::{apply_changes, decode_blob, encode_blob};
 use crate::schema::{BLOB_COLUMN, STOPPED_COUNTS, Schema};
-use crate::sql::{SqlBuilder, quote};
 use crate::store::{BEGIN_WRITE, Store};
+use ixn_sql::{PushParam, quote};
+use sqlx::{QueryBuilder, Sqlite};
 
 impl Store {
     /// Applies the batch in one transaction and answers one outcome per
@@ -76,7 +77,7 @@ impl Store {
         }
         let queue: String = row.try_get("queue").map_err(db_with(&what))?;
 
-        let mut update = SqlBuilder::new("UPDATE \"interactions\" SET ");
+        let mut update = QueryBuilder::<Sqlite>::new("UPDATE \"interactions\" SET ");
         let stopped = matches!(rec.outcome, Outcome::Stop(_));
         match rec.outcome {
             Outcome::MoveToQueue(queue) => {
@@ -87,28 +88,32 @@ impl Store {
                 }
                 update
                     .push("\"queue\" = ")
-                    .param(queue)
+                    .push_param(queue)
                     .push(", \"state\" = 0, \"placed_in_queue_at\" = ")
-                    .param(rec.now)
+                    .push_param(rec.now)
                     .push(", \"moved_to_queue_at\" = COALESCE(\"moved_to_queue_at\", ")
-                    .param(rec.now)
+                    .push_param(rec.now)
                     .push("), \"scheduled_at\" = NULL");
             }
             Outcome::Stop(reason) => {
                 update
                     .push("\"stopped_at\" = ")
-                    .param(rec.now)
+                    .push_param(rec.now)
                     .push(", \"stop_reason\" = ")
-                    .param(reason);
+                    .push_param(reason);
                 update.push(", \"state\" = 0");
             }
             Outcome::Release(at) => {
-                update.push("\"state\" = 0, \"scheduled_at\" = ").param(at);
+                update
+                    .push("\"state\" = 0, \"scheduled_at\" = ")
+                    .push_param(at);
             }
         }
         update.push(", \"lease_owner\" = NULL, \"lease_until\" = NULL");
         if let Some(version) = rec.component_version {
-            update.push(", \"component_version\" = ").param(version);
+            update
+                .push(", \"component_version\" = ")
+                .push_param(version);
         }
 
         // The blob is only read and rewritten when attached data changes.
@@ -126,14 +131,14 @@ impl Store {
                 };
             update
                 .push(", \"flexible_properties\" = ")
-                .param(encode_blob(&blob)?);
+                .push_param(encode_blob(&blob)?);
             for (i, value) in columns {
                 update
-                    .push(&format!(", {} = ", quote(&schema.custom[i].column)))
-                    .param(value);
+                    .push(format_args!(", {} = ", quote(&schema.custom[i].column)))
+                    .push_param(value);
             }
         }
-        update.push(" WHERE \"id\" = ").param(rec.id);
+        update.push(" WHERE \"id\" = ").push_param(rec.id);
         if let Err(e) = update.build().execute(&mut *conn).await {
             // A constraint this one row breaks refuses the row (SQLite undid the
             // statement, the transaction goes on); anything else fails the batch.

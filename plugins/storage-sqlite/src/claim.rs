@@ -4,12 +4,13 @@ use ixn_plugin_api::storage::{ClaimRequest, Interaction, StorageError};
 use ixn_sql::WriteTx;
 use sqlx::SqliteConnection;
 
-use crate::condition::{render_condition, render_order};
 use crate::error::{context, db_with};
 use crate::row;
 use crate::schema::Schema;
-use crate::sql::{Param, SqlBuilder};
 use crate::store::{BEGIN_WRITE, Store};
+use ixn_sql::condition::{render_condition, render_order};
+use ixn_sql::{Param, PushParam};
+use sqlx::{QueryBuilder, Sqlite};
 
 /// Ids per `UPDATE … WHERE id IN (…)`, well under SQLite's parameter limit.
 const UPDATE_CHUNK: usize = 500;
@@ -24,27 +25,29 @@ impl Store {
             return Ok(Vec::new());
         }
         let schema = self.schema();
-        let mut select = SqlBuilder::new(&format!(
+        let mut select = QueryBuilder::<Sqlite>::new(format!(
             "SELECT {} FROM \"interactions\" WHERE \"queue\" = ",
             schema.select_list
         ));
         select
-            .param(req.queue.as_str())
+            .push_param(req.queue.as_str())
             .push(" AND \"state\" = 0 AND \"is_locked\" = 0 AND \"stopped_at\" IS NULL AND \"workbin\" IS NULL")
             .push(" AND (\"scheduled_at\" IS NULL OR \"scheduled_at\" <= ")
-            .param(req.now)
+            .push_param(req.now)
             .push(")");
         if let Some(condition) = &req.condition {
             select.push(" AND (");
-            render_condition(condition, &schema, req.now, &mut select).map_err(context(&what))?;
+            render_condition(condition, &|c| schema.is_queryable(c), req.now, &mut select)
+                .map_err(context(&what))?;
             select.push(")");
         }
-        let order = render_order(&req.order, &schema).map_err(context(&what))?;
+        let order =
+            render_order(&req.order, &|c| schema.is_queryable(c)).map_err(context(&what))?;
         select
             .push(" ORDER BY ")
             .push(&order)
             .push(" LIMIT ")
-            .param(i64::from(req.limit));
+            .push_param(i64::from(req.limit));
 
         let mut tx = WriteTx::begin(&self.pool, BEGIN_WRITE)
             .await
@@ -61,7 +64,7 @@ impl Store {
         &self,
         conn: &mut SqliteConnection,
         schema: &Schema,
-        select: SqlBuilder,
+        mut select: QueryBuilder<Sqlite>,
         req: &ClaimRequest,
         what: &str,
     ) -> Result<Vec<Interaction>, StorageError> {
@@ -77,21 +80,17 @@ impl Store {
             .map_err(context(what))?;
         let lease_until = req.now.saturating_add(i64::from(req.lease_ms));
         for chunk in claimed.chunks(UPDATE_CHUNK) {
-            let mut update = SqlBuilder::new("UPDATE \"interactions\" SET \"state\" = ");
+            let mut update =
+                QueryBuilder::<Sqlite>::new("UPDATE \"interactions\" SET \"state\" = ");
             update
-                .param(req.state.code())
+                .push_param(req.state.code())
                 .push(", \"lease_owner\" = ")
-                .param(req.owner.as_str())
+                .push_param(req.owner.as_str())
                 .push(", \"lease_until\" = ")
-                .param(lease_until)
-                .push(" WHERE \"id\" IN (");
-            for (n, i) in chunk.iter().enumerate() {
-                if n > 0 {
-                    update.push(", ");
-                }
-                update.param(Param::Text(i.id.clone()));
-            }
-            update.push(")");
+                .push_param(lease_until)
+                .push(" WHERE \"id\" IN (")
+                .push_params(chunk.iter().map(|i| Param::Text(i.id.clone())))
+                .push(")");
             update
                 .build()
                 .execute(&mut *conn)

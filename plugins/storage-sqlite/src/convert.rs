@@ -16,8 +16,9 @@ use sqlx::{Row, SqliteConnection};
 use crate::error::{context, db_with};
 use crate::properties::{Blob, column_param, column_value, decode_blob, encode_blob};
 use crate::schema::{self, BLOB_COLUMN, Schema, TABLE};
-use crate::sql::{Param, SqlBuilder, quote};
 use crate::store::{BEGIN_WRITE, Store};
+use ixn_sql::{Param, PushParam, quote};
+use sqlx::{QueryBuilder, Sqlite};
 
 /// The one-row table holding where the conversion stands.
 const CHECKPOINT: &str = "convert_checkpoint";
@@ -146,17 +147,17 @@ async fn step(
         .iter()
         .map(|f| format!(", {}", quote(&f.column)))
         .collect();
-    let mut select = SqlBuilder::new(&format!(
+    let mut select = QueryBuilder::<Sqlite>::new(format!(
         "SELECT \"id\", {}{columns} FROM {}",
         quote(BLOB_COLUMN),
         quote(TABLE)
     ));
     if let Some(last) = &c.last_id {
-        select.push(" WHERE \"id\" > ").param(last.clone());
+        select.push(" WHERE \"id\" > ").push_param(last.clone());
     }
     select
         .push(" ORDER BY \"id\" LIMIT ")
-        .param(i64::from(bulk_size));
+        .push_param(i64::from(bulk_size));
     let rows = select
         .build()
         .fetch_all(&mut *conn)
@@ -230,18 +231,18 @@ async fn convert_row(
     if !blob_changed {
         return Ok(());
     }
-    let mut update = SqlBuilder::new(&format!(
+    let mut update = QueryBuilder::<Sqlite>::new(format!(
         "UPDATE {} SET {} = ",
         quote(TABLE),
         quote(BLOB_COLUMN)
     ));
-    update.param(encode_blob(&blob)?);
+    update.push_param(encode_blob(&blob)?);
     for (i, param) in set {
         update
-            .push(&format!(", {} = ", quote(&schema.custom[i].column)))
-            .param(param);
+            .push(format_args!(", {} = ", quote(&schema.custom[i].column)))
+            .push_param(param);
     }
-    update.push(" WHERE \"id\" = ").param(id.to_string());
+    update.push(" WHERE \"id\" = ").push_param(id.to_string());
     update
         .build()
         .execute(&mut *conn)
@@ -303,27 +304,27 @@ async fn read_checkpoint(conn: &mut SqliteConnection) -> Result<Option<Checkpoin
 async fn write_checkpoint(conn: &mut SqliteConnection, c: &Checkpoint) -> Result<(), StorageError> {
     let p = &c.progress;
     let int = |v: u64| Param::Int(i64::try_from(v).unwrap_or(i64::MAX));
-    let mut upsert = SqlBuilder::new(&format!(
+    let mut upsert = QueryBuilder::<Sqlite>::new(format!(
         "INSERT OR REPLACE INTO {} (\"slot\", \"fields\", \"last_id\", \"done\", \"total\", \
          \"to_columns\", \"to_blob\", \"kept\", \"finished\") VALUES (1, ",
         quote(CHECKPOINT)
     ));
     upsert
-        .param(c.fields.clone())
+        .push_param(c.fields.clone())
         .push(", ")
-        .param(Param::from(c.last_id.clone()))
+        .push_param(Param::from(c.last_id.clone()))
         .push(", ")
-        .param(int(p.done))
+        .push_param(int(p.done))
         .push(", ")
-        .param(int(p.total))
+        .push_param(int(p.total))
         .push(", ")
-        .param(int(p.to_columns))
+        .push_param(int(p.to_columns))
         .push(", ")
-        .param(int(p.to_blob))
+        .push_param(int(p.to_blob))
         .push(", ")
-        .param(int(p.kept))
+        .push_param(int(p.kept))
         .push(", ")
-        .param(Param::Int(i64::from(p.finished)))
+        .push_param(Param::Int(i64::from(p.finished)))
         .push(")");
     upsert
         .build()

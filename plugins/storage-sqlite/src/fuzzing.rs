@@ -3,9 +3,9 @@
 
 use ixn_plugin_api::storage::{Condition, CustomField, StorageError};
 
-use crate::condition::render_condition;
 use crate::schema::Schema;
-use crate::sql::SqlBuilder;
+use ixn_sql::condition::render_condition;
+use sqlx::{QueryBuilder, Sqlite};
 
 /// `condition` rendered for a table with `custom` fields: the SQL text and
 /// how many values are bound to its placeholders.
@@ -15,7 +15,7 @@ pub fn render(
     now: i64,
 ) -> Result<(String, usize), StorageError> {
     let schema = Schema::new(custom.to_vec())?;
-    let mut out = SqlBuilder::default();
-    render_condition(condition, &schema, now, &mut out)?;
-    Ok((out.sql, out.params.len()))
+    let mut out = QueryBuilder::<Sqlite>::default();
+    let bound = render_condition(condition, &|c| schema.is_queryable(c), now, &mut out)?;
+    Ok((out.into_string(), bound))
 }

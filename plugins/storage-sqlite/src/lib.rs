@@ -18,7 +18,6 @@
 
 mod apply;
 mod claim;
-mod condition;
 mod convert;
 mod error;
 #[cfg(feature = "fuzzing")]
@@ -29,7 +28,6 @@ mod read;
 mod row;
 mod schema;
 mod settings;
-mod sql;
 mod store;
 mod submit;
 

@@ -9,7 +9,7 @@ use ixn_plugin_api::storage::{
 };
 
 use crate::schema::{Schema, Target};
-use crate::sql::Param;
+use ixn_sql::Param;
 
 pub(crate) use ixn_sql::attached::{Blob, decode as decode_blob};
 

@@ -5,19 +5,20 @@ use sqlx::Row;
 
 use crate::error::{context, db_with};
 use crate::row;
-use crate::sql::SqlBuilder;
 use crate::store::Store;
+use ixn_sql::PushParam;
+use sqlx::{QueryBuilder, Sqlite};
 
 impl Store {
     /// One interaction by id.
     pub(crate) async fn get(&self, id: String) -> Result<Option<Interaction>, StorageError> {
         let what = format!("get interaction `{id}`");
         let schema = self.schema();
-        let mut select = SqlBuilder::new(&format!(
+        let mut select = QueryBuilder::<Sqlite>::new(format!(
             "SELECT {} FROM \"interactions\" WHERE \"id\" = ",
             schema.select_list
         ));
-        select.param(id);
+        select.push_param(id);
         let mut conn = self.pool.acquire().await.map_err(db_with(&what))?;
         self.refresh_schema(&mut conn)
             .await

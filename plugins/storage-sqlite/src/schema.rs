@@ -7,7 +7,7 @@ use ixn_plugin_api::storage::{CustomField, FieldType, StorageError};
 use sqlx::{Row, SqliteConnection};
 
 use crate::error::db_with;
-use crate::sql::{SqlBuilder, quote};
+use ixn_sql::quote;
 
 /// The table name.
 pub(crate) const TABLE: &str = "interactions";
@@ -41,7 +41,7 @@ fn declaration(c: &StandardColumn) -> String {
 /// table), only the live ones are counted from `interactions`.
 pub(crate) const STOPPED_COUNTS: &str = "queue_stopped_counts";
 
-/// Standard columns a submit writes, in the order [`Schema::insert_sql`] binds them.
+/// Standard columns a submit writes, in the order [`Schema::insert_head`] names them.
 pub(crate) const INSERT_COLUMNS: &[&str] = &[
     "id",
     "tenant",
@@ -70,8 +70,9 @@ pub(crate) struct Schema {
     by_column: HashMap<String, usize>,
     /// Every column, quoted, for `SELECT`: the standard ones then the custom ones.
     pub select_list: String,
-    /// `INSERT` of [`INSERT_COLUMNS`] then every custom column.
-    pub insert_sql: String,
+    /// `INSERT … VALUES (` of [`INSERT_COLUMNS`] then every custom column:
+    /// a submit appends one row's values and `)`.
+    pub insert_head: String,
 }
 
 impl Schema {
@@ -122,18 +123,17 @@ impl Schema {
             .map(|n| quote(n))
             .chain(custom.iter().map(|f| quote(&f.column)))
             .collect();
-        let insert_sql = format!(
-            "INSERT INTO {} ({}) VALUES ({})",
+        let insert_head = format!(
+            "INSERT INTO {} ({}) VALUES (",
             quote(TABLE),
             insert.join(", "),
-            vec!["?"; insert.len()].join(", ")
         );
         Ok(Schema {
             custom,
             by_key,
             by_column,
             select_list: all.join(", "),
-            insert_sql,
+            insert_head,
         })
     }
 
@@ -467,14 +467,10 @@ async fn execute(
     ddl: String,
     what: impl std::fmt::Display,
 ) -> Result<(), StorageError> {
-    SqlBuilder {
-        sql: ddl,
-        params: Vec::new(),
-    }
-    .build()
-    .execute(&mut *conn)
-    .await
-    .map_err(db_with(what))?;
+    sqlx::query(sqlx::AssertSqlSafe(ddl))
+        .execute(&mut *conn)
+        .await
+        .map_err(db_with(what))?;
     Ok(())
 }
 
@@ -524,7 +520,7 @@ mod tests {
         assert!(!s.is_queryable("lease_until"));
         assert!(!s.is_queryable("nope"));
         assert_eq!(s.field_index("Category"), Some(0));
-        assert!(s.insert_sql.contains("\"category\""));
+        assert!(s.insert_head.contains("\"category\""));
     }
 
     #[test]

@@ -6,8 +6,9 @@ use sqlx::SqliteConnection;
 
 use crate::error::{context, db, db_with, is_unique_violation};
 use crate::properties::split_new;
-use crate::sql::{Param, query_with_params};
 use crate::store::{BEGIN_WRITE, Store};
+use ixn_sql::{Param, PushParam};
+use sqlx::{QueryBuilder, Sqlite};
 
 impl Store {
     /// Stores the batch, all or nothing: new rows are queued, unlocked, placed
@@ -57,7 +58,7 @@ impl Store {
             .await
             .map_err(db_with("submit: begin transaction"))?;
         let inserted = match self.refresh_schema(tx.conn()).await {
-            Ok(()) => self.insert(tx.conn(), &schema.insert_sql, rows).await,
+            Ok(()) => self.insert(tx.conn(), &schema.insert_head, rows).await,
             Err(e) => Err(e),
         };
         tx.finish(inserted, db_with("submit: commit")).await
@@ -66,22 +67,21 @@ impl Store {
     async fn insert(
         &self,
         conn: &mut SqliteConnection,
-        insert_sql: &str,
+        insert_head: &str,
         rows: Vec<(String, Vec<Param>)>,
     ) -> Result<(), StorageError> {
         for (what, params) in rows {
-            query_with_params(insert_sql.to_string(), params)
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| {
-                    if is_unique_violation(&e) {
-                        StorageError::permanent(format!(
-                            "{what}: an interaction with this id already exists"
-                        ))
-                    } else {
-                        db(&what, e)
-                    }
-                })?;
+            let mut insert = QueryBuilder::<Sqlite>::new(insert_head);
+            insert.push_params(params).push(")");
+            insert.build().execute(&mut *conn).await.map_err(|e| {
+                if is_unique_violation(&e) {
+                    StorageError::permanent(format!(
+                        "{what}: an interaction with this id already exists"
+                    ))
+                } else {
+                    db(&what, e)
+                }
+            })?;
         }
         Ok(())
     }
