@@ -13,6 +13,8 @@
 //!   plugin's own runtime from the host's synchronous call.
 //! - [`query`]: values typed at run time, bound on either database
 //!   through `sqlx::QueryBuilder`, and identifier quoting.
+//! - [`interactions`]: the `interactions` table's layout for a set of custom
+//!   fields and the split of attached data between columns and the blob.
 //! - [`condition`]: a view's condition and order (the `ixn:storage` AST)
 //!   rendered as parameterised SQL for either database.
 #![deny(missing_docs)]
@@ -21,6 +23,7 @@ pub mod attached;
 pub mod bridge;
 pub mod condition;
 mod error;
+pub mod interactions;
 pub mod query;
 mod tx;
 

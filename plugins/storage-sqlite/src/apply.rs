@@ -5,9 +5,9 @@ use ixn_sql::WriteTx;
 use sqlx::{Row, SqliteConnection};
 
 use crate::error::db_with;
-use crate::properties::{apply_changes, decode_blob, encode_blob};
 use crate::schema::{BLOB_COLUMN, STOPPED_COUNTS, Schema};
 use crate::store::{BEGIN_WRITE, Store};
+use ixn_sql::interactions::properties::{apply_changes, decode_blob, encode_blob};
 use ixn_sql::{PushParam, quote};
 use sqlx::{QueryBuilder, Sqlite};
 

@@ -14,9 +14,10 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
 use crate::error::{context, db_with};
-use crate::properties::{Blob, column_param, column_value, decode_blob, encode_blob};
 use crate::schema::{self, BLOB_COLUMN, Schema, TABLE};
 use crate::store::{BEGIN_WRITE, Store};
+use ixn_sql::attached::Blob;
+use ixn_sql::interactions::properties::{column_param, column_value, decode_blob, encode_blob};
 use ixn_sql::{Param, PushParam, quote};
 use sqlx::{QueryBuilder, Sqlite};
 

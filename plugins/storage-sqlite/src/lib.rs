@@ -23,7 +23,6 @@ mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod lease;
-mod properties;
 mod read;
 mod row;
 mod schema;

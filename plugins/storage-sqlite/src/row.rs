@@ -4,8 +4,8 @@ use ixn_plugin_api::storage::{FieldType, Interaction, State, StorageError};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use crate::properties::{self, column_value};
 use crate::schema::{BLOB_COLUMN, Schema};
+use ixn_sql::interactions::properties::{self, column_value};
 
 /// Converts a row; a value this backend would never have written (unknown
 /// state code, unreadable blob) is a permanent error naming the interaction.

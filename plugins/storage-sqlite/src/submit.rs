@@ -5,8 +5,8 @@ use ixn_sql::WriteTx;
 use sqlx::SqliteConnection;
 
 use crate::error::{context, db, db_with, is_unique_violation};
-use crate::properties::split_new;
 use crate::store::{BEGIN_WRITE, Store};
+use ixn_sql::interactions::properties::split_new;
 use ixn_sql::{Param, PushParam};
 use sqlx::{QueryBuilder, Sqlite};
 

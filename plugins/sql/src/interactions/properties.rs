@@ -1,6 +1,6 @@
 //! Attached data (`properties`): keys mapped to custom-field columns live in
 //! those typed columns, every other key in the `flexible_properties` blob, a
-//! JSON object of tagged values (its format is `ixn_sql::attached`).
+//! JSON object of tagged values (its format is [`crate::attached`]).
 
 use std::collections::BTreeMap;
 
@@ -8,14 +8,15 @@ use ixn_plugin_api::storage::{
     CustomField, FieldType, Property, StorageError, Value, check_property,
 };
 
-use crate::schema::{Schema, Target};
-use ixn_sql::Param;
+use crate::attached::Blob;
+use crate::interactions::layout::{Schema, Target};
+use crate::query::Param;
 
-pub(crate) use ixn_sql::attached::{Blob, decode as decode_blob};
+pub use crate::attached::decode as decode_blob;
 
 /// The blob column's value: NULL when there is no attached data left.
-pub(crate) fn encode_blob(blob: &Blob) -> Result<Param, StorageError> {
-    ixn_sql::attached::encode(blob)
+pub fn encode_blob(blob: &Blob) -> Result<Param, StorageError> {
+    crate::attached::encode(blob)
         .map(|bytes| bytes.map_or(Param::Null, Param::Blob))
         .map_err(StorageError::permanent)
 }
@@ -24,7 +25,7 @@ pub(crate) fn encode_blob(blob: &Blob) -> Result<Param, StorageError> {
 ///
 /// Text takes `Str` of at most `length` characters (0: no limit); integer
 /// takes `Int`; timestamp takes `Timestamp` or `Int` (milliseconds).
-pub(crate) fn column_param(field: &CustomField, value: &Value) -> Result<Param, StorageError> {
+pub fn column_param(field: &CustomField, value: &Value) -> Result<Param, StorageError> {
     field.check(value).map_err(StorageError::permanent)?;
     Ok(match value {
         Value::Str(s) => Param::Text(s.clone()),
@@ -48,7 +49,7 @@ fn blob_value(key: &str, value: Value) -> Result<Value, StorageError> {
 
 /// Attached data of a new interaction, split between blob and columns.
 #[derive(Debug)]
-pub(crate) struct Split {
+pub struct Split {
     /// The blob column's value.
     pub blob: Param,
     /// One value per custom field, in schema order (NULL when absent).
@@ -56,7 +57,7 @@ pub(crate) struct Split {
 }
 
 /// Splits a new interaction's attached data; on a repeated key the last value wins.
-pub(crate) fn split_new(schema: &Schema, properties: Vec<Property>) -> Result<Split, StorageError> {
+pub fn split_new(schema: &Schema, properties: Vec<Property>) -> Result<Split, StorageError> {
     let mut blob = Blob::new();
     let mut columns = vec![Param::Null; schema.custom.len()];
     for Property { key, value } in properties {
@@ -85,7 +86,7 @@ pub(crate) fn split_new(schema: &Schema, properties: Vec<Property>) -> Result<Sp
 /// A custom-field key is also taken out of the blob: a value stored there
 /// before the key had a column must not reappear once the column is cleared.
 /// The key of a `to-delete` field goes to the blob and empties its column.
-pub(crate) fn apply_changes(
+pub fn apply_changes(
     schema: &Schema,
     blob: &mut Blob,
     set: Vec<Property>,
@@ -120,7 +121,7 @@ pub(crate) fn apply_changes(
 
 /// The attached data of a row: the blob merged with the non-NULL custom-field
 /// columns (a column wins over a stale blob entry of the same key), sorted by key.
-pub(crate) fn merge(mut blob: Blob, columns: Vec<(String, Value)>) -> Vec<Property> {
+pub fn merge(mut blob: Blob, columns: Vec<(String, Value)>) -> Vec<Property> {
     for (key, value) in columns {
         blob.insert(key, value);
     }
@@ -130,11 +131,7 @@ pub(crate) fn merge(mut blob: Blob, columns: Vec<(String, Value)>) -> Vec<Proper
 }
 
 /// The value of a custom-field column read back as attached data.
-pub(crate) fn column_value(
-    field: &CustomField,
-    text: Option<String>,
-    int: Option<i64>,
-) -> Option<Value> {
+pub fn column_value(field: &CustomField, text: Option<String>, int: Option<i64>) -> Option<Value> {
     match field.field_type {
         FieldType::Text => text.map(Value::Str),
         FieldType::Integer => int.map(Value::Int),
