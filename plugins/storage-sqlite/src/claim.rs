@@ -5,10 +5,10 @@ use ixn_sql::WriteTx;
 use sqlx::SqliteConnection;
 
 use crate::error::{context, db_with};
-use crate::row;
 use crate::schema::Schema;
 use crate::store::{BEGIN_WRITE, Store};
 use ixn_sql::condition::{render_condition, render_order};
+use ixn_sql::interactions::row;
 use ixn_sql::{Param, PushParam};
 use sqlx::{QueryBuilder, Sqlite};
 

@@ -24,7 +24,6 @@ mod error;
 pub mod fuzzing;
 mod lease;
 mod read;
-mod row;
 mod schema;
 mod settings;
 mod store;

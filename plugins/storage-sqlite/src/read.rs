@@ -4,9 +4,9 @@ use ixn_plugin_api::storage::{Interaction, QueueCount, StorageError};
 use sqlx::Row;
 
 use crate::error::{context, db_with};
-use crate::row;
 use crate::store::Store;
 use ixn_sql::PushParam;
+use ixn_sql::interactions::row;
 use sqlx::{QueryBuilder, Sqlite};
 
 impl Store {
