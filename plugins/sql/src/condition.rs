@@ -42,8 +42,12 @@ pub fn render_condition<DB: SqlDialect>(
     Ok(r.bound)
 }
 
-/// `"col" [DESC], …, "id"`: the requested order, ties broken by id.
-pub fn render_order(order: &[OrderBy], queryable: Queryable<'_>) -> Result<String, StorageError> {
+/// `"col" [DESC], …, "id"`: the requested order, ties broken by id, NULL
+/// sorting below every value on every database.
+pub fn render_order<DB: SqlDialect>(
+    order: &[OrderBy],
+    queryable: Queryable<'_>,
+) -> Result<String, StorageError> {
     let mut parts = Vec::with_capacity(order.len() + 1);
     for o in order {
         if !queryable(&o.column) {
@@ -52,11 +56,12 @@ pub fn render_order(order: &[OrderBy], queryable: Queryable<'_>) -> Result<Strin
                 o.column
             )));
         }
-        parts.push(format!(
-            "{}{}",
-            quote(&o.column),
-            if o.descending { " DESC" } else { "" }
-        ));
+        let (direction, nulls) = if o.descending {
+            (" DESC", DB::NULLS_LAST)
+        } else {
+            ("", DB::NULLS_FIRST)
+        };
+        parts.push(format!("{}{direction}{nulls}", quote(&o.column)));
     }
     parts.push(quote("id"));
     Ok(parts.join(", "))
@@ -312,12 +317,18 @@ mod tests {
             column: c.into(),
             descending: d,
         };
-        assert_eq!(render_order(&[], &queryable).unwrap(), "\"id\"");
+        assert_eq!(render_order::<Sqlite>(&[], &queryable).unwrap(), "\"id\"");
+        let both = [o("priority", true), o("category", false)];
         assert_eq!(
-            render_order(&[o("priority", true), o("category", false)], &queryable).unwrap(),
+            render_order::<Sqlite>(&both, &queryable).unwrap(),
             "\"priority\" DESC, \"category\", \"id\""
         );
-        assert!(render_order(&[o("priority; --", false)], &queryable).is_err());
+        // NULL sorts as on SQLite, below every value.
+        assert_eq!(
+            render_order::<Postgres>(&both, &queryable).unwrap(),
+            "\"priority\" DESC NULLS LAST, \"category\" NULLS FIRST, \"id\""
+        );
+        assert!(render_order::<Sqlite>(&[o("priority; --", false)], &queryable).is_err());
     }
 
     const ROWS: &str =

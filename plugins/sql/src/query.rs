@@ -62,12 +62,21 @@ pub trait SqlDialect: Database {
     /// wildcards, case-insensitive for ASCII letters.
     const LIKE: &'static str;
 
+    /// What an ascending order adds so that NULL sorts first, as on SQLite
+    /// (NULL below every value).
+    const NULLS_FIRST: &'static str;
+    /// What a descending order adds so that NULL sorts last, as on SQLite.
+    const NULLS_LAST: &'static str;
+
     /// Appends `param` as a bound placeholder.
     fn push_param(out: &mut QueryBuilder<Self>, param: Param);
 }
 
 impl SqlDialect for Sqlite {
     const LIKE: &'static str = "LIKE";
+    // SQLite's own order; saying it would only risk the claim index's use.
+    const NULLS_FIRST: &'static str = "";
+    const NULLS_LAST: &'static str = "";
 
     fn push_param(out: &mut QueryBuilder<Self>, param: Param) {
         match param {
@@ -84,6 +93,9 @@ impl SqlDialect for Sqlite {
 
 impl SqlDialect for Postgres {
     const LIKE: &'static str = "ILIKE";
+    // PostgreSQL sorts NULL above every value by default.
+    const NULLS_FIRST: &'static str = " NULLS FIRST";
+    const NULLS_LAST: &'static str = " NULLS LAST";
 
     fn push_param(out: &mut QueryBuilder<Self>, param: Param) {
         match param {

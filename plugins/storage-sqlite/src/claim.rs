@@ -41,8 +41,8 @@ impl Store {
                 .map_err(context(&what))?;
             select.push(")");
         }
-        let order =
-            render_order(&req.order, &|c| schema.is_queryable(c)).map_err(context(&what))?;
+        let order = render_order::<Sqlite>(&req.order, &|c| schema.is_queryable(c))
+            .map_err(context(&what))?;
         select
             .push(" ORDER BY ")
             .push(&order)

@@ -3,8 +3,9 @@
 use ixn_plugin_api::abi::{PluginKind, check_table};
 use ixn_plugin_api::storage::ApplyOutcome;
 use ixn_plugin_api::storage::{DecisionRecord, ErrorKind, Outcome, State, StorageClient, Value};
+use ixn_storage_conformance::common::*;
 
-use crate::common::*;
+use crate::harness::new_db;
 
 #[test]
 fn submit_claim_apply_through_the_plugin_table() {
@@ -15,7 +16,7 @@ fn submit_claim_apply_through_the_plugin_table() {
     let entry = ixn_storage_sqlite::ixn_plugin_entry_sqlite();
     assert!(std::ptr::eq(entry, table));
 
-    let db = Db::new();
+    let db = new_db();
     let client = StorageClient::open(table, &db.settings(standard_fields()), None).unwrap();
     assert_eq!(client.name(), "sqlite");
     let mut n = new_ix("abi-1", "q");
@@ -73,7 +74,7 @@ fn submit_claim_apply_through_the_plugin_table() {
         "{e}"
     );
     let mut bad = db.settings(vec![]);
-    bad.settings = serde_json::json!({"path": db.path(), "colour": "blue"}).to_string();
+    bad.settings = serde_json::json!({"path": db.database().path(), "colour": "blue"}).to_string();
     let e = StorageClient::open(table, &bad, None).err().unwrap();
     assert!(e.message.contains("`colour`"), "{e}");
 }

@@ -1,12 +1,10 @@
-//! Tests of the SQLite backend against real database files in temporary directories.
+//! Tests of the SQLite backend against real database files in temporary
+//! directories: the storage conformance suite, and what is SQLite's own.
 #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod abi;
-mod apply;
-mod claim;
-mod common;
-mod concurrency;
-mod convert;
+mod conformance;
 mod faults;
+mod file;
+mod harness;
 mod open;
-mod submit;

@@ -2,9 +2,9 @@
 
 use ixn_plugin_api::storage::ApplyOutcome;
 use ixn_plugin_api::storage::{DecisionRecord, Interaction, Outcome, State, StorageBackend, Value};
-use ixn_storage_sqlite::SqliteBackend;
 
 use crate::common::*;
+use crate::{Db, Harness};
 
 fn record(id: &str, owner: &str, outcome: Outcome, now: i64) -> DecisionRecord {
     DecisionRecord {
@@ -19,8 +19,8 @@ fn record(id: &str, owner: &str, outcome: Outcome, now: i64) -> DecisionRecord {
 }
 
 /// Three interactions in `in`, with attached data, claimed by `bp`.
-fn claimed() -> (Db, SqliteBackend) {
-    let db = Db::new();
+fn claimed<H: Harness>(h: &H) -> (Db<'_, H>, H::Backend) {
+    let db = Db::new(h);
     let b = db.open();
     let batch = ["m", "s", "r"]
         .iter()
@@ -40,13 +40,12 @@ fn claimed() -> (Db, SqliteBackend) {
     (db, b)
 }
 
-fn get(b: &SqliteBackend, id: &str) -> Interaction {
+fn get(b: &impl StorageBackend, id: &str) -> Interaction {
     b.get(id.into()).unwrap().unwrap()
 }
 
-#[test]
-fn move_stop_release_with_property_changes() {
-    let (_db, b) = claimed();
+pub fn move_stop_release_with_property_changes<H: Harness>(h: &H) {
+    let (_db, b) = claimed(h);
     let mut mv = record("m", "bp", Outcome::MoveToQueue("out".into()), 5000);
     mv.set_properties = vec![
         str_prop("Category", "silver"),
@@ -138,9 +137,8 @@ fn move_stop_release_with_property_changes() {
     );
 }
 
-#[test]
-fn wrong_owner_changes_nothing() {
-    let (_db, b) = claimed();
+pub fn wrong_owner_changes_nothing<H: Harness>(h: &H) {
+    let (_db, b) = claimed(h);
     let before: Vec<Interaction> = ["m", "s", "r"].iter().map(|id| get(&b, id)).collect();
     let mut thief = record("m", "someone-else", Outcome::Stop("stolen".into()), 5000);
     thief.set_properties = vec![str_prop("Subject", "changed")];
@@ -165,9 +163,8 @@ fn wrong_owner_changes_nothing() {
 /// field used to fail the whole batch, which stayed leased and was claimed,
 /// decided and refused again after every lease expiry. Now only that record
 /// is refused, with the reason; the rest are applied at once.
-#[test]
-fn a_bad_property_refuses_only_its_record() {
-    let (_db, b) = claimed();
+pub fn a_bad_property_refuses_only_its_record<H: Harness>(h: &H) {
+    let (_db, b) = claimed(h);
     let good = record("m", "bp", Outcome::Stop("done".into()), 5000);
     let mut too_long = record("s", "bp", Outcome::Stop("done".into()), 5000);
     too_long.set_properties = vec![str_prop("Category", &"x".repeat(17))];

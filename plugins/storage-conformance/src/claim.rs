@@ -5,16 +5,16 @@ use ixn_plugin_api::storage::{
     CompareOp, Condition, DecisionRecord, ErrorKind, ExprNode, Literal, OrderBy, Outcome,
     QueueCount, State, StorageBackend, Value,
 };
-use ixn_storage_sqlite::SqliteBackend;
 
 use crate::common::*;
+use crate::{Db, Harness};
 
 use ExprNode::*;
 
 /// Five interactions in `q`, placed at 1000 (a, b, c) or 50 000 (d, e), with
 /// various categories, subjects and priorities.
-fn seeded() -> (Db, SqliteBackend) {
-    let db = Db::new();
+fn seeded<H: Harness>(h: &H) -> (Db<'_, H>, H::Backend) {
+    let db = Db::new(h);
     let b = db.open();
     let rows: [(&str, i64, i32, Option<&str>, &str); 5] = [
         ("a", 1000, 1, Some("gold"), "Refund please"),
@@ -50,7 +50,7 @@ fn lit_int(i: i64) -> ExprNode {
 }
 
 /// Claims everything matching `condition` at `now` = 61 000, by id.
-fn matching(b: &SqliteBackend, nodes: Vec<ExprNode>, root: u32) -> Vec<String> {
+fn matching(b: &impl StorageBackend, nodes: Vec<ExprNode>, root: u32) -> Vec<String> {
     let mut req = claim_req("q", "probe", 100, 61_000);
     req.condition = Some(Condition { nodes, root });
     req.order = vec![OrderBy {
@@ -80,9 +80,8 @@ fn matching(b: &SqliteBackend, nodes: Vec<ExprNode>, root: u32) -> Vec<String> {
     got
 }
 
-#[test]
-fn conditions() {
-    let (_db, b) = seeded();
+pub fn conditions<H: Harness>(h: &H) {
+    let (_db, b) = seeded(h);
     // _time_in_queue[] >= 60: placed at 1000, now 61 000 → 60 s; placed at 50 000 → 11 s.
     assert_eq!(
         matching(
@@ -195,9 +194,8 @@ fn conditions() {
     );
 }
 
-#[test]
-fn injection_in_a_string_literal_matches_literally() {
-    let (_db, b) = seeded();
+pub fn injection_in_a_string_literal_matches_literally<H: Harness>(h: &H) {
+    let (_db, b) = seeded(h);
     let mut ib = new_ix("inj", "q");
     ib.properties = vec![str_prop("Category", "x' OR '1'='1")];
     b.submit(vec![ib]).unwrap();
@@ -216,9 +214,8 @@ fn injection_in_a_string_literal_matches_literally() {
     assert_eq!(b.counts().unwrap().iter().map(|c| c.queued).sum::<u64>(), 7);
 }
 
-#[test]
-fn bad_conditions_are_permanent_errors_and_claim_nothing() {
-    let (_db, b) = seeded();
+pub fn bad_conditions_are_permanent_errors_and_claim_nothing<H: Harness>(h: &H) {
+    let (_db, b) = seeded(h);
     let cases: Vec<(Vec<ExprNode>, u32, &str)> = vec![
         (
             vec![Column("nope".into()), IsNull(0)],
@@ -253,9 +250,8 @@ fn bad_conditions_are_permanent_errors_and_claim_nothing() {
     assert_eq!(b.counts().unwrap()[1].queued, 5);
 }
 
-#[test]
-fn order_by_priority_desc_then_id() {
-    let (_db, b) = seeded();
+pub fn order_by_priority_desc_then_id<H: Harness>(h: &H) {
+    let (_db, b) = seeded(h);
     let mut n = new_ix("f", "q");
     n.priority = 9;
     b.submit(vec![n]).unwrap();
@@ -276,7 +272,9 @@ fn order_by_priority_desc_then_id() {
     assert_eq!(ids(&b.claim(req.clone()).unwrap()), ["e", "a"]);
     assert!(b.claim(req).unwrap().is_empty());
     // Order on a custom column, ascending (NULLs first in SQLite).
-    let (_db, b) = seeded();
+    // NULLs first is the contract: a PostgreSQL backend has to ask for it
+    // (`NULLS FIRST`), its default being last.
+    let (_db, b) = seeded(h);
     let mut req = claim_req("q", "o", 10, 61_000);
     req.order = vec![OrderBy {
         column: "category".into(),
@@ -285,9 +283,8 @@ fn order_by_priority_desc_then_id() {
     assert_eq!(ids(&b.claim(req).unwrap()), ["c", "e", "a", "d", "b"]);
 }
 
-#[test]
-fn claim_respects_queue_state_schedule_and_limit() {
-    let db = Db::new();
+pub fn claim_respects_queue_state_schedule_and_limit<H: Harness>(h: &H) {
+    let db = Db::new(h);
     let b = db.open();
     b.submit((0..5).map(|i| new_ix(&format!("i{i}"), "q")).collect())
         .unwrap();
@@ -327,9 +324,8 @@ fn claim_respects_queue_state_schedule_and_limit() {
     );
 }
 
-#[test]
-fn lease_expiry_puts_interactions_back() {
-    let db = Db::new();
+pub fn lease_expiry_puts_interactions_back<H: Harness>(h: &H) {
+    let db = Db::new(h);
     let b = db.open();
     b.submit(vec![new_ix("a", "q"), new_ix("b", "q"), new_ix("c", "q2")])
         .unwrap();
@@ -374,9 +370,8 @@ fn lease_expiry_puts_interactions_back() {
     assert!(b.recover_expired(3001).unwrap().is_empty());
 }
 
-#[test]
-fn counts_per_queue_and_state() {
-    let db = Db::new();
+pub fn counts_per_queue_and_state<H: Harness>(h: &H) {
+    let db = Db::new(h);
     let b = db.open();
     assert!(b.counts().unwrap().is_empty());
     b.submit((0..6).map(|i| new_ix(&format!("a{i}"), "alpha")).collect())
@@ -422,9 +417,8 @@ fn counts_per_queue_and_state() {
     );
 }
 
-#[test]
-fn a_removed_queue_moves_live_interactions_with_their_leases_ended() {
-    let db = Db::new();
+pub fn a_removed_queue_moves_live_interactions_with_their_leases_ended<H: Harness>(h: &H) {
+    let db = Db::new(h);
     let b = db.open();
     b.submit(vec![
         new_ix("a", "old"),

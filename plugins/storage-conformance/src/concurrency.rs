@@ -6,10 +6,10 @@ use std::sync::Arc;
 use ixn_plugin_api::storage::StorageBackend;
 
 use crate::common::*;
+use crate::{Db, Harness};
 
-#[test]
-fn concurrent_claimers_never_share_an_interaction() {
-    let db = Db::new();
+pub fn concurrent_claimers_never_share_an_interaction<H: Harness>(h: &H) {
+    let db = Db::new(h);
     let b = Arc::new(db.open());
     let (total, per_claim) = (2000, 10);
     for chunk in (0..total).collect::<Vec<_>>().chunks(500) {
@@ -66,9 +66,8 @@ fn concurrent_claimers_never_share_an_interaction() {
     assert_eq!((counts[0].queued, counts[0].routing), (0, total as u64));
 }
 
-#[test]
-fn callable_from_spawn_blocking_of_another_runtime() {
-    let db = Db::new();
+pub fn callable_from_spawn_blocking_of_another_runtime<H: Harness>(h: &H) {
+    let db = Db::new(h);
     let b = Arc::new(db.open());
     let host = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
