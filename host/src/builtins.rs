@@ -10,6 +10,7 @@ use crate::plugins::Registry;
 pub fn registry() -> Registry {
     let mut r = Registry::new();
     r.register(ixn_storage_sqlite::plugin_table());
+    r.register(ixn_storage_postgres::plugin_table());
     r.register(ixn_sink_sql::plugin_table());
     r.register(ixn_sink_jsonl::plugin_table());
     r.register(ixn_sink_amqp::plugin_table());

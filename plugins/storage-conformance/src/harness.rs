@@ -24,6 +24,11 @@ pub trait Harness: Sync {
     /// Whether the `interactions` table has an index named `name` (catalogue
     /// queries differ per database).
     fn has_index(&self, db: &Self::Database, name: &str) -> bool;
+    /// Why the suite cannot run here (its database server is not
+    /// configured), printed by each test as it skips; `None` runs it.
+    fn skip_reason(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A fresh database of one test, and the harness that made it.

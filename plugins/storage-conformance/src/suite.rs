@@ -49,7 +49,12 @@ macro_rules! conformance_suite {
         $(
             #[test]
             fn $name() {
-                $crate::$module::$name(&$harness)
+                let harness = $harness;
+                if let Some(why) = $crate::Harness::skip_reason(&harness) {
+                    eprintln!("skipped: {why}");
+                    return;
+                }
+                $crate::$module::$name(&harness)
             }
         )*
     };

@@ -1,37 +1,4 @@
-//! Mapping of SQLite and sqlx failures to the contract's [`StorageError`].
+//! Mapping of SQLite and sqlx failures to the contract's `StorageError`:
+//! the rules every SQL backend shares ([`ixn_sql::interactions::errors`]).
 
-use std::fmt::Display;
-
-use ixn_plugin_api::storage::StorageError;
-
-/// Whether a sqlx error is a UNIQUE or PRIMARY KEY violation.
-pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
-    e.as_database_error()
-        .is_some_and(|d| d.kind() == sqlx::error::ErrorKind::UniqueViolation)
-}
-
-/// A [`StorageError`] for a failed database operation: `context` says what
-/// failed (`claim from queue `X``), the kind follows the one classification
-/// all SQL plugins share ([`ixn_sql::classify`]): a busy, locked, full or
-/// read-only database is retriable (the API answers 503), the rest permanent.
-pub(crate) fn db(context: impl Display, e: sqlx::Error) -> StorageError {
-    let message = format!("{context}: {e}");
-    match ixn_sql::classify(&e) {
-        ixn_sql::Retry::Later => StorageError::retriable(message),
-        ixn_sql::Retry::Never => StorageError::permanent(message),
-    }
-}
-
-/// A closure for `map_err` that wraps a sqlx error with [`db`].
-pub(crate) fn db_with<C: Display>(context: C) -> impl FnOnce(sqlx::Error) -> StorageError {
-    move |e| db(context, e)
-}
-
-/// A closure for `map_err` that puts `context` in front of an error's message,
-/// keeping its kind.
-pub(crate) fn context<C: Display>(context: C) -> impl FnOnce(StorageError) -> StorageError {
-    move |mut e| {
-        e.message = format!("{context}: {}", e.message);
-        e
-    }
-}
+pub(crate) use ixn_sql::interactions::errors::{context, db, db_with, is_unique_violation};

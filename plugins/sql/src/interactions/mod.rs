@@ -1,9 +1,11 @@
 //! What every SQL storage backend does the same way with the `interactions`
 //! table: its [`layout`] for a set of custom fields and how attached data is
 //! split between typed columns and the blob ([`properties`]), and a selected
-//! row read back as an interaction ([`row`]). The DDL and the queries stay
+//! row read back as an interaction ([`row`]), database failures as storage
+//! errors ([`errors`]). The DDL and the queries stay
 //! in each backend.
 
+pub mod errors;
 pub mod layout;
 pub mod properties;
 pub mod row;

@@ -3,6 +3,7 @@
 
 use ixn_plugin_api::storage::{FieldType, Interaction, State, StorageError};
 use sqlx::Row;
+use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 
 use crate::interactions::layout::{BLOB_COLUMN, Schema};
@@ -30,6 +31,30 @@ impl Columns for SqliteRow {
     fn blob(&self) -> Result<Option<Vec<u8>>, sqlx::Error> {
         self.try_get(BLOB_COLUMN)
     }
+}
+
+/// On PostgreSQL the blob is JSONB, selected as text
+/// (`"flexible_properties"::text`, see [`select_list_with_blob_as_text`]).
+impl Columns for PgRow {
+    fn text(&self, column: &str) -> Result<Option<String>, sqlx::Error> {
+        self.try_get(column)
+    }
+    fn int(&self, column: &str) -> Result<Option<i64>, sqlx::Error> {
+        self.try_get(column)
+    }
+    fn blob(&self) -> Result<Option<Vec<u8>>, sqlx::Error> {
+        let text: Option<String> = self.try_get(BLOB_COLUMN)?;
+        Ok(text.map(String::into_bytes))
+    }
+}
+
+/// `schema`'s select list with the blob column read as text, for a
+/// database whose blob is JSON (PostgreSQL's JSONB).
+pub fn select_list_with_blob_as_text(schema: &Schema) -> String {
+    let blob = crate::quote(BLOB_COLUMN);
+    schema
+        .select_list
+        .replacen(&blob, &format!("{blob}::text AS {blob}"), 1)
 }
 
 /// `value` of a column the layout declares NOT NULL.

@@ -1,0 +1,188 @@
+//! `postgres`: the PostgreSQL storage backend of ixn, for several hosts
+//! sharing one database.
+//!
+//! Interactions live in the table `interactions` of one PostgreSQL schema
+//! (`schema`, default `ixn`, created when missing), with the same layout as
+//! on SQLite ([`ixn_sql::interactions`]): standard columns, one typed,
+//! indexed column per custom field, and the `flexible_properties` blob as
+//! JSONB. The standard tables come from versioned migrations run by sqlx's
+//! migrator (`migrations/`, under an advisory lock, so hosts starting
+//! together migrate once); custom-field columns are added at open and by
+//! `update-fields`, as configuration changes them.
+//!
+//! Claims select `FOR UPDATE SKIP LOCKED` and lease in one transaction, so
+//! several hosts claim from one queue without waiting on or sharing a row;
+//! `apply` checks the lease under a row lock.
+//!
+//! Settings (`[storage.settings]`): `url` (required, `postgres://…`),
+//! `schema` (default `ixn`), `max-connections` (default 8),
+//! `connect-timeout-ms` (default 5000).
+//!
+//! The crate is both a `cdylib` (a plugin `.so` exporting
+//! `ixn_plugin_entry_postgres`) and an `rlib` the host links in as a
+//! built-in through [`plugin_table`].
+#![deny(missing_docs)]
+
+mod apply;
+mod blob;
+mod claim;
+mod convert;
+mod lease;
+mod read;
+mod schema;
+mod settings;
+mod store;
+mod submit;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use ixn_plugin_api::storage::{
+    ApplyOutcome, ClaimRequest, ConvertProgress, CustomField, DecisionRecord, Interaction,
+    MoveQueue, NewInteraction, OpenSettings, QueueCount, Recovered, SettingProblem, StorageBackend,
+    StorageError,
+};
+use tokio::runtime::Runtime;
+
+use crate::schema::Schema;
+use crate::settings::Settings;
+use crate::store::Store;
+
+ixn_plugin_api::export_storage_plugin!(ixn_plugin_entry_postgres, "postgres", PostgresBackend);
+
+/// How long dropping the backend waits for the pool to close its connections.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The PostgreSQL storage backend: a connection pool driven by a private tokio runtime.
+///
+/// Its methods are synchronous and may be called from many threads at once.
+pub struct PostgresBackend {
+    /// `Some` until dropped. The backend owns its runtime because, loaded as a
+    /// `.so`, it has its own copy of tokio that cannot see the host's.
+    runtime: Option<Runtime>,
+    store: Arc<Store>,
+}
+
+impl PostgresBackend {
+    /// Runs one operation on the backend's runtime and waits for its answer.
+    fn run<T, F, Fut>(&self, op: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Store>) -> Fut,
+        Fut: Future<Output = Result<T, StorageError>> + Send + 'static,
+    {
+        let Some(runtime) = &self.runtime else {
+            return Err(StorageError::permanent("postgres storage is closed"));
+        };
+        run_on(runtime, op(self.store.clone()))
+    }
+}
+
+/// Runs `fut` on the backend's runtime and waits for it ([`ixn_sql::bridge::run_on`]).
+fn run_on<T: Send + 'static>(
+    runtime: &Runtime,
+    fut: impl Future<Output = Result<T, StorageError>> + Send + 'static,
+) -> Result<T, StorageError> {
+    ixn_sql::bridge::run_on(runtime, fut, || {
+        StorageError::permanent("postgres storage: the operation ended without an answer")
+    })
+}
+
+impl StorageBackend for PostgresBackend {
+    fn validate(settings: &OpenSettings) -> Vec<SettingProblem> {
+        let mut problems = Settings::problems(&settings.settings);
+        if let Err(e) = Schema::new(settings.custom_fields.clone()) {
+            problems.push(SettingProblem::new("custom-fields", e.message));
+        }
+        problems
+    }
+
+    fn open(settings: OpenSettings) -> Result<Self, StorageError> {
+        let parsed = Settings::parse(&settings.settings)?;
+        let schema = Schema::new(settings.custom_fields)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("ixn-storage-postgres")
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                StorageError::permanent(format!("postgres storage: start its runtime: {e}"))
+            })?;
+        match run_on(&runtime, Store::open(parsed, schema)) {
+            Ok(store) => Ok(PostgresBackend {
+                runtime: Some(runtime),
+                store: Arc::new(store),
+            }),
+            Err(e) => {
+                // Never blocks nor panics, whatever thread this is.
+                runtime.shutdown_background();
+                Err(e)
+            }
+        }
+    }
+
+    fn submit(&self, batch: Vec<NewInteraction>) -> Result<(), StorageError> {
+        self.run(|s| async move { s.submit(batch).await })
+    }
+
+    fn claim(&self, request: ClaimRequest) -> Result<Vec<Interaction>, StorageError> {
+        self.run(|s| async move { s.claim(request).await })
+    }
+
+    fn apply(&self, batch: Vec<DecisionRecord>) -> Result<Vec<ApplyOutcome>, StorageError> {
+        self.run(|s| async move { s.apply(batch).await })
+    }
+
+    fn get(&self, id: String) -> Result<Option<Interaction>, StorageError> {
+        self.run(|s| async move { s.get(id).await })
+    }
+
+    fn counts(&self) -> Result<Vec<QueueCount>, StorageError> {
+        self.run(|s| async move { s.counts().await })
+    }
+
+    fn recover_expired(&self, now: i64) -> Result<Vec<Recovered>, StorageError> {
+        self.run(|s| async move { s.recover_expired(now).await })
+    }
+
+    fn release_leases(&self, owner_prefix: String) -> Result<Vec<Recovered>, StorageError> {
+        self.run(|s| async move { s.release_leases(owner_prefix).await })
+    }
+
+    fn move_queue(&self, request: MoveQueue) -> Result<Vec<Recovered>, StorageError> {
+        let MoveQueue { from, to, now } = request;
+        self.run(|s| async move { s.move_queue(from, to, now).await })
+    }
+
+    fn update_fields(&self, fields: Vec<CustomField>) -> Result<(), StorageError> {
+        self.run(|s| async move { s.update_fields(fields).await })
+    }
+
+    fn convert_start(&self, reset: bool) -> Result<ConvertProgress, StorageError> {
+        self.run(|s| async move { s.convert_start(reset).await })
+    }
+
+    fn convert_step(&self, bulk_size: u32) -> Result<ConvertProgress, StorageError> {
+        self.run(|s| async move { s.convert_step(bulk_size).await })
+    }
+}
+
+impl Drop for PostgresBackend {
+    /// Closes the pool, waiting at most [`CLOSE_TIMEOUT`], then stops the
+    /// runtime without blocking: dropping a runtime the ordinary way panics
+    /// inside an async context.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            let pool = self.store.pool.clone();
+            let (tx, rx) = mpsc::sync_channel(1);
+            runtime.spawn(async move {
+                pool.close().await;
+                let _ = tx.send(());
+            });
+            let _ = rx.recv_timeout(CLOSE_TIMEOUT);
+            runtime.shutdown_background();
+        }
+    }
+}

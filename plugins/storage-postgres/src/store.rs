@@ -1,0 +1,134 @@
+//! The connection pool and the layout, shared by the operations
+//! (`submit.rs`, `claim.rs`, `apply.rs`, `read.rs`, `lease.rs`, `convert.rs`).
+
+use std::str::FromStr;
+use std::sync::{Arc, RwLock};
+
+use ixn_plugin_api::storage::{CustomField, StorageError};
+use ixn_sql::interactions::errors::{context, db, db_with};
+use ixn_sql::interactions::row::select_list_with_blob_as_text;
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use crate::schema::{self, Schema};
+use crate::settings::Settings;
+
+/// A layout and the select list that reads it (the JSONB blob as text).
+pub(crate) struct Layout {
+    pub schema: Schema,
+    pub select_list: String,
+}
+
+impl Layout {
+    fn new(schema: Schema) -> Layout {
+        let select_list = select_list_with_blob_as_text(&schema);
+        Layout {
+            schema,
+            select_list,
+        }
+    }
+}
+
+/// An open database.
+pub(crate) struct Store {
+    pub pool: PgPool,
+    /// The PostgreSQL schema holding the tables (every connection's `search_path`).
+    pub db_schema: String,
+    /// Swapped whole by `update_fields`; each operation takes it once.
+    layout: RwLock<Arc<Layout>>,
+}
+
+impl Store {
+    /// Connects, creates the schema if missing, runs the migrations and adds
+    /// the custom-field columns.
+    pub async fn open(settings: Settings, schema: Schema) -> Result<Store, StorageError> {
+        let what = format!("open postgres schema `{}`", settings.schema);
+        let options = PgConnectOptions::from_str(&settings.url)
+            .map_err(|e| StorageError::permanent(format!("postgres settings: `url`: {e}")))?
+            .options([("search_path", settings.schema.as_str())]);
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.connect_timeout)
+            .connect_with(options)
+            .await
+            .map_err(db_with(&what))?;
+        create_schema(&pool, &settings.schema)
+            .await
+            .map_err(context(&what))?;
+        schema::migrator().run(&pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(e) => db(format!("{what}: migrate"), e),
+            other => StorageError::permanent(format!("{what}: migrate: {other}")),
+        })?;
+        let mut tx = pool
+            .begin()
+            .await
+            .map_err(db_with(format!("{what}: begin")))?;
+        schema::add_custom_columns(&mut tx, &settings.schema, &schema)
+            .await
+            .map_err(context(&what))?;
+        tx.commit()
+            .await
+            .map_err(db_with(format!("{what}: commit")))?;
+        Ok(Store {
+            pool,
+            db_schema: settings.schema,
+            layout: RwLock::new(Arc::new(Layout::new(schema))),
+        })
+    }
+
+    /// The layout now; an operation holds on to it from start to end.
+    pub fn layout(&self) -> Arc<Layout> {
+        // A poisoned lock still holds a whole layout: only a swap writes it.
+        match self.layout.read() {
+            Ok(l) => l.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Takes a new set of custom fields: checks, in one transaction, that no
+    /// stored value would be hidden or broken by it, adds the new columns
+    /// and indexes, then swaps the layout.
+    pub async fn update_fields(&self, fields: Vec<CustomField>) -> Result<(), StorageError> {
+        let what = "take new custom fields";
+        let new = Schema::new(fields)?;
+        let old = self.layout();
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db_with(format!("{what}: begin")))?;
+        schema::check_change(&mut tx, &old.schema, &new)
+            .await
+            .map_err(context(what))?;
+        schema::add_custom_columns(&mut tx, &self.db_schema, &new)
+            .await
+            .map_err(context(what))?;
+        tx.commit()
+            .await
+            .map_err(db_with(format!("{what}: commit")))?;
+        let mut slot = match self.layout.write() {
+            Ok(l) => l,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *slot = Arc::new(Layout::new(new));
+        Ok(())
+    }
+}
+
+/// `CREATE SCHEMA IF NOT EXISTS` under an advisory lock: two hosts opening
+/// at once would otherwise race on the catalogue's unique name.
+async fn create_schema(pool: &PgPool, name: &str) -> Result<(), StorageError> {
+    let mut tx = pool.begin().await.map_err(db_with("begin"))?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('ixn:create-schema'))")
+        .execute(&mut *tx)
+        .await
+        .map_err(db_with("lock schema creation"))?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE SCHEMA IF NOT EXISTS {}",
+        ixn_sql::quote(name)
+    )))
+    .execute(&mut *tx)
+    .await
+    .map_err(db_with(format!("create schema `{name}`")))?;
+    tx.commit().await.map_err(db_with("commit"))
+}
