@@ -4,7 +4,8 @@
 //! free port, submits realistic e-mails (several languages and scripts,
 //! categories, auto-replies, VIP senders) concurrently, waits until every one
 //! has stopped or landed in an error queue, flushes the event loggers and
-//! counts what their sinks hold.
+//! counts what their sinks hold. A database outside the data directory (on
+//! PostgreSQL) keeps earlier runs: only what this run adds is counted.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -162,6 +163,18 @@ mod consume {
     }
 }
 
+/// The rows of `GET /v1/queues`: per queue, its counts by state and stopped.
+async fn queue_counts(client: &reqwest::Client, base: &str) -> anyhow::Result<Vec<Json>> {
+    let counts: Json = client
+        .get(format!("{base}/v1/queues"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(counts["queues"].as_array().cloned().unwrap_or_default())
+}
+
 async fn drive(server: &Server, args: &DemoArgs) -> anyhow::Result<DemoSummary> {
     let base = format!("http://{}", server.addr());
     let client = reqwest::Client::builder()
@@ -174,6 +187,16 @@ async fn drive(server: &Server, args: &DemoArgs) -> anyhow::Result<DemoSummary> 
         .iter()
         .map(|b| b.error_queue.clone())
         .collect();
+
+    // What a database that outlives the data directory (PostgreSQL) holds
+    // from earlier runs is not this run's: it is counted before and taken off.
+    let before = queue_counts(&client, &base).await?;
+    let earlier = |rows: &[Json], queue: &Json, column: &str| -> u64 {
+        rows.iter()
+            .find(|r| &r["queue"] == queue)
+            .and_then(|r| r[column].as_u64())
+            .unwrap_or(0)
+    };
 
     let bar = indicatif::ProgressBar::new(args.interactions as u64);
     bar.set_style(
@@ -221,27 +244,28 @@ async fn drive(server: &Server, args: &DemoArgs) -> anyhow::Result<DemoSummary> 
     let mut last_progress = (0u64, Instant::now());
     let (stopped, in_error, by_queue) = loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let counts: Json = client
-            .get(format!("{base}/v1/queues"))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let rows = counts["queues"].as_array().cloned().unwrap_or_default();
-        let stopped: u64 = rows
-            .iter()
-            .map(|r| r["stopped"].as_u64().unwrap_or(0))
-            .sum();
+        let rows = queue_counts(&client, &base).await?;
+        let this_run = |r: &Json, column: &str| {
+            r[column]
+                .as_u64()
+                .unwrap_or(0)
+                .saturating_sub(earlier(&before, &r["queue"], column))
+        };
+        let stopped: u64 = rows.iter().map(|r| this_run(r, "stopped")).sum();
         let in_error: u64 = rows
             .iter()
             .filter(|r| error_queues.iter().any(|q| r["queue"] == json!(q)))
-            .map(|r| r["queued"].as_u64().unwrap_or(0))
+            .map(|r| this_run(r, "queued"))
             .sum();
         let by_queue: serde_json::Map<String, Json> = rows
             .iter()
-            .filter(|r| r["stopped"].as_u64().unwrap_or(0) > 0)
-            .filter_map(|r| Some((r["queue"].as_str()?.to_string(), r["stopped"].clone())))
+            .filter(|r| this_run(r, "stopped") > 0)
+            .filter_map(|r| {
+                Some((
+                    r["queue"].as_str()?.to_string(),
+                    json!(this_run(r, "stopped")),
+                ))
+            })
             .collect();
         let done = stopped + in_error;
         bar.set_position(done);

@@ -106,7 +106,7 @@ fn what_the_config_names_is_checked_before_anything_is_created() {
 data-dir = "data"
 
 [storage]
-plugin = "postgres"
+plugin = "oracle"
 [storage.settings]
 path = "x.db"
 
@@ -154,7 +154,7 @@ name = "broken"
     let expected: [&[&str]; 6] = [
         &[
             "[storage] plugin",
-            "no built-in storage plugin named `postgres`",
+            "no built-in storage plugin named `oracle`",
             "sqlite",
         ],
         &["event logger `broken`", "not an ixn plugin"],

@@ -14,6 +14,7 @@ mod http_limits;
 mod leases;
 mod plugins;
 mod postgres_event_log;
+mod postgres_hosts;
 mod reload;
 mod signals;
 mod sinks;

@@ -85,7 +85,7 @@ pub struct ServerSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct StorageSection {
-    /// A built-in plugin name (`sqlite`) or the path of a plugin `.so`, relative to this file.
+    /// A built-in plugin name (`sqlite`, `postgres`) or the path of a plugin `.so`, relative to this file.
     pub plugin: Spanned<String>,
     /// Passed to the plugin as one document; `${data-dir}` is expanded.
     #[serde(default)]
