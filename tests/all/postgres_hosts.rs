@@ -47,6 +47,31 @@ fn host_config(url: &str, schema: &str, node: &str) -> String {
         + "\n[lookup-table.vip-senders]\n\"vip@example.com\" = \"gold\"\n"
 }
 
+/// Drops the test's schema when the test ends, failed or not.
+struct DropSchema {
+    url: String,
+    sql: String,
+}
+
+impl Drop for DropSchema {
+    fn drop(&mut self) {
+        let (url, sql) = (self.url.clone(), self.sql.clone());
+        // Its own thread and runtime: the test's runtime cannot block here.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                if let Ok(mut conn) = PgConnection::connect(&url).await {
+                    let _ = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
 async fn scalar(conn: &mut PgConnection, sql: &str) -> i64 {
     sqlx::query_scalar(AssertSqlSafe(sql.to_string()))
         .fetch_one(conn)
@@ -72,6 +97,10 @@ async fn three_hosts_share_the_work_and_survive_one_killed() {
         .execute(&mut conn)
         .await
         .expect("drop");
+    let _drop_schema = DropSchema {
+        url: url.clone(),
+        sql: drop_schema,
+    };
 
     let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
     let mut hosts: Vec<ServeProcess> = dirs
@@ -222,9 +251,4 @@ async fn three_hosts_share_the_work_and_survive_one_killed() {
         recovered >= held,
         "the survivors took over what the dead host held ({recovered} of {held})"
     );
-
-    sqlx::raw_sql(AssertSqlSafe(drop_schema))
-        .execute(&mut conn)
-        .await
-        .expect("drop");
 }

@@ -35,13 +35,24 @@ CREATE TABLE "interactions" (
 -- What a claim reads: the live rows of one queue.
 CREATE INDEX "interactions_claim" ON "interactions"
     ("queue", "state", "is_locked", "scheduled_at") WHERE "stopped_at" IS NULL;
+-- A claim in the default order (by id): the first rows of a queue's
+-- queued ones, read in order and stopped at the limit, without sorting the
+-- whole backlog.
+CREATE INDEX "interactions_claim_order" ON "interactions" ("queue", "id")
+    WHERE "state" = 0 AND "stopped_at" IS NULL;
 -- What lease recovery reads.
 CREATE INDEX "interactions_lease_until" ON "interactions" ("lease_until")
     WHERE "lease_until" IS NOT NULL;
 
+-- Stopped interactions per queue, in shards: every host's `apply` counts
+-- its stops here, and one row per queue would make all of them wait on
+-- each other's row lock until commit. A stop goes to the shard its id
+-- hashes to; `counts` adds the shards up.
 CREATE TABLE "queue_stopped_counts" (
-    "queue" TEXT NOT NULL PRIMARY KEY,
-    "stopped" BIGINT NOT NULL
+    "queue" TEXT NOT NULL,
+    "shard" BIGINT NOT NULL,
+    "stopped" BIGINT NOT NULL,
+    PRIMARY KEY ("queue", "shard")
 );
 
 CREATE TABLE "convert_checkpoint" (

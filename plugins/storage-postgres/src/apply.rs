@@ -130,7 +130,8 @@ async fn apply_one(
                 .push_param(value);
         }
     }
-    update.push(" WHERE \"id\" = ").push_param(rec.id);
+    let id = rec.id;
+    update.push(" WHERE \"id\" = ").push_param(id.as_str());
 
     savepoint(conn, "SAVEPOINT", &what).await?;
     if let Err(e) = update.build().execute(&mut *conn).await {
@@ -156,15 +157,28 @@ async fn apply_one(
     savepoint(conn, "RELEASE SAVEPOINT", &what).await?;
     if stopped {
         sqlx::query(
-            "INSERT INTO \"queue_stopped_counts\" (\"queue\", \"stopped\") VALUES ($1, 1) \
-             ON CONFLICT (\"queue\") DO UPDATE SET \"stopped\" = \"queue_stopped_counts\".\"stopped\" + 1",
+            "INSERT INTO \"queue_stopped_counts\" (\"queue\", \"shard\", \"stopped\") VALUES ($1, $2, 1) \
+             ON CONFLICT (\"queue\", \"shard\") DO UPDATE SET \"stopped\" = \"queue_stopped_counts\".\"stopped\" + 1",
         )
         .bind(queue.as_str())
+        .bind(shard(&id))
         .execute(&mut *conn)
         .await
         .map_err(db_with(&what))?;
     }
     Ok(ApplyOutcome::Applied)
+}
+
+/// Shards of a queue's stopped count (see the first migration).
+const STOPPED_SHARDS: u64 = 16;
+
+/// The stopped-count shard of interaction `id`: FNV-1a of its bytes.
+fn shard(id: &str) -> i64 {
+    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    // Below 16: fits.
+    i64::try_from(hash % STOPPED_SHARDS).unwrap_or(0)
 }
 
 /// `SAVEPOINT`, `RELEASE SAVEPOINT` or `ROLLBACK TO SAVEPOINT` of the record's savepoint.
@@ -174,4 +188,20 @@ async fn savepoint(conn: &mut PgConnection, verb: &str, what: &str) -> Result<()
         .await
         .map_err(db_with(format!("{what}: {verb}")))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stops_spread_over_every_shard() {
+        let mut seen = [0u32; STOPPED_SHARDS as usize];
+        for n in 0..1600 {
+            let s = shard(&format!("1M891SNJ{n:08}"));
+            assert!((0..16).contains(&s));
+            seen[s as usize] += 1;
+        }
+        assert!(seen.iter().all(|&n| n > 50), "{seen:?}");
+    }
 }

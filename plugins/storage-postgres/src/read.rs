@@ -41,15 +41,18 @@ impl Store {
                     COUNT(*) FILTER (WHERE \"state\" = 2) AS routing,
                     COUNT(*) FILTER (WHERE \"state\" = 3) AS handled
                 FROM \"interactions\" WHERE \"stopped_at\" IS NULL GROUP BY \"queue\"),
+             stopped AS (
+                SELECT \"queue\", SUM(\"stopped\")::bigint AS \"stopped\"
+                FROM \"queue_stopped_counts\" GROUP BY \"queue\"),
              queues AS (
-                SELECT \"queue\" FROM live UNION SELECT \"queue\" FROM \"queue_stopped_counts\")
+                SELECT \"queue\" FROM live UNION SELECT \"queue\" FROM stopped)
              SELECT q.\"queue\",
                 COALESCE(l.queued, 0) AS queued, COALESCE(l.cached, 0) AS cached,
                 COALESCE(l.routing, 0) AS routing, COALESCE(l.handled, 0) AS handled,
                 COALESCE(s.\"stopped\", 0) AS stopped
              FROM queues q
              LEFT JOIN live l ON l.\"queue\" = q.\"queue\"
-             LEFT JOIN \"queue_stopped_counts\" s ON s.\"queue\" = q.\"queue\"
+             LEFT JOIN stopped s ON s.\"queue\" = q.\"queue\"
              ORDER BY q.\"queue\"",
         )
         .fetch_all(&self.pool)
