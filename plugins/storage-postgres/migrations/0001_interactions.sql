@@ -32,14 +32,12 @@ CREATE TABLE "interactions" (
     "flexible_properties" JSONB
 );
 
--- What a claim reads: the live rows of one queue.
+-- What a claim reads: the live rows of one queue, queued and unlocked, in
+-- id order (the default order), so that a claim reads the first rows and
+-- stops at its limit instead of sorting the whole backlog. `counts` reads
+-- the live rows per queue and state through it too.
 CREATE INDEX "interactions_claim" ON "interactions"
-    ("queue", "state", "is_locked", "scheduled_at") WHERE "stopped_at" IS NULL;
--- A claim in the default order (by id): the first rows of a queue's
--- queued ones, read in order and stopped at the limit, without sorting the
--- whole backlog.
-CREATE INDEX "interactions_claim_order" ON "interactions" ("queue", "id")
-    WHERE "state" = 0 AND "stopped_at" IS NULL;
+    ("queue", "state", "is_locked", "id") WHERE "stopped_at" IS NULL;
 -- What lease recovery reads.
 CREATE INDEX "interactions_lease_until" ON "interactions" ("lease_until")
     WHERE "lease_until" IS NOT NULL;

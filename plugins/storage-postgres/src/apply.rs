@@ -1,5 +1,7 @@
 //! `apply`: decisions of BP plugins on claimed interactions.
 
+use std::collections::BTreeMap;
+
 use ixn_plugin_api::storage::{ApplyOutcome, DecisionRecord, Outcome, StorageError};
 use ixn_sql::interactions::errors::{db, db_with};
 use ixn_sql::interactions::properties::{apply_changes, decode_blob, encode_blob};
@@ -34,9 +36,27 @@ impl Store {
             .begin()
             .await
             .map_err(db_with("apply decisions: begin"))?;
+        // One shard for the whole batch, its queues counted at the end in
+        // order: two batches lock count rows in the same order, never in a
+        // cycle (a shard per record deadlocked under three hosts).
+        let shard = shard(&batch[0].id);
+        let mut stopped: BTreeMap<String, i64> = BTreeMap::new();
         let mut outcomes = Vec::with_capacity(batch.len());
         for rec in batch {
-            outcomes.push(apply_one(&mut tx, &layout.schema, rec).await?);
+            outcomes.push(apply_one(&mut tx, &layout.schema, rec, &mut stopped).await?);
+        }
+        for (queue, n) in stopped {
+            sqlx::query(
+                "INSERT INTO \"queue_stopped_counts\" (\"queue\", \"shard\", \"stopped\") VALUES ($1, $2, $3) \
+                 ON CONFLICT (\"queue\", \"shard\") DO UPDATE \
+                 SET \"stopped\" = \"queue_stopped_counts\".\"stopped\" + EXCLUDED.\"stopped\"",
+            )
+            .bind(queue.as_str())
+            .bind(shard)
+            .bind(n)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_with(format!("apply decisions: count the stops in `{queue}`")))?;
         }
         tx.commit()
             .await
@@ -45,10 +65,12 @@ impl Store {
     }
 }
 
+/// Applies one record; a stop is counted in `stopped` (per queue).
 async fn apply_one(
     conn: &mut PgConnection,
     schema: &Schema,
     rec: DecisionRecord,
+    stopped_in: &mut BTreeMap<String, i64>,
 ) -> Result<ApplyOutcome, StorageError> {
     let what = format!("apply decision to interaction `{}`", rec.id);
     // FOR UPDATE: the lease is checked and the row changed with no other
@@ -130,8 +152,7 @@ async fn apply_one(
                 .push_param(value);
         }
     }
-    let id = rec.id;
-    update.push(" WHERE \"id\" = ").push_param(id.as_str());
+    update.push(" WHERE \"id\" = ").push_param(rec.id);
 
     savepoint(conn, "SAVEPOINT", &what).await?;
     if let Err(e) = update.build().execute(&mut *conn).await {
@@ -156,15 +177,7 @@ async fn apply_one(
     }
     savepoint(conn, "RELEASE SAVEPOINT", &what).await?;
     if stopped {
-        sqlx::query(
-            "INSERT INTO \"queue_stopped_counts\" (\"queue\", \"shard\", \"stopped\") VALUES ($1, $2, 1) \
-             ON CONFLICT (\"queue\", \"shard\") DO UPDATE SET \"stopped\" = \"queue_stopped_counts\".\"stopped\" + 1",
-        )
-        .bind(queue.as_str())
-        .bind(shard(&id))
-        .execute(&mut *conn)
-        .await
-        .map_err(db_with(&what))?;
+        *stopped_in.entry(queue).or_default() += 1;
     }
     Ok(ApplyOutcome::Applied)
 }
@@ -172,7 +185,7 @@ async fn apply_one(
 /// Shards of a queue's stopped count (see the first migration).
 const STOPPED_SHARDS: u64 = 16;
 
-/// The stopped-count shard of interaction `id`: FNV-1a of its bytes.
+/// The stopped-count shard of a batch, from an interaction id: FNV-1a of its bytes.
 fn shard(id: &str) -> i64 {
     let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
