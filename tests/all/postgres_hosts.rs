@@ -120,7 +120,6 @@ async fn three_hosts_share_the_work_and_survive_one_killed() {
     let mut clients = Vec::new();
     for _ in 0..CLIENTS {
         let (next, bases) = (next.clone(), bases.clone());
-        let total = total;
         clients.push(tokio::spawn(async move {
             let http = reqwest::Client::new();
             loop {
