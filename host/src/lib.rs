@@ -16,6 +16,7 @@ pub mod demo;
 pub mod digest;
 pub mod events;
 pub mod ids;
+pub mod partitions;
 pub mod plugins;
 pub mod reload;
 pub mod server;

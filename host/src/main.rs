@@ -1,4 +1,4 @@
-//! The `ixn` binary: serve · demo · reload · check-config · convert-fields.
+//! The `ixn` binary: serve · demo · reload · check-config · convert-fields · partitions.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +38,9 @@ enum Command {
     /// blob; commits every bulk, resumes where a previous run stopped. Opens no
     /// port and processes nothing.
     ConvertFields(ixn::convert::ConvertArgs),
+    /// Print the partitions of the PostgreSQL interactions table: the queues
+    /// each holds, its tablespace and its rows (the seed's verification query).
+    Partitions,
     /// Validate the configuration and exit: 0 when valid, 1 with every file:line error when not.
     CheckConfig {
         /// Also print what changes from FILE (the config running now) to
@@ -195,6 +198,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Demo(args) => ixn::demo::run(&cli.config, args).await,
         Command::Reload { url } => reload(&cli.config, url).await,
+        Command::Partitions => {
+            let rows = ixn::partitions::run(&cli.config).await?;
+            print!("{}", ixn::partitions::table(&rows));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::ConvertFields(args) => {
             let progress =
                 ixn::convert::run(&cli.config, &args, &ixn::builtins::registry()).await?;

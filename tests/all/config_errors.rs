@@ -470,3 +470,52 @@ name = "mosquitto"
     }
     assert!(!d.join("data").exists(), "check-config created data");
 }
+
+/// Issue 9: `config/postgres.toml` passes `check-config`, and a partition
+/// plan that puts one queue in two partitions is refused by the postgres
+/// plugin before anything connects, naming the queue and both partitions.
+#[test]
+fn the_postgres_sample_checks_and_a_plan_with_a_queue_twice_is_refused() {
+    let ixn = ixn_tests::profile_dir().join("ixn");
+    let sample = repo_root().join("config/postgres.toml");
+    let out = std::process::Command::new(&ixn)
+        .args(["check-config", "--config"])
+        .arg(&sample)
+        .output()
+        .expect("run ixn");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = std::fs::read_to_string(&sample).expect("read sample");
+    let target = repo_root().join("target");
+    let bad = text
+        .replace("\"../target/", &format!("\"{}/", target.display()))
+        .replace(
+            "queues = [\"email.Billing\",",
+            "queues = [\"email.Inbound\", \"email.Billing\",",
+        );
+    assert_ne!(bad, text);
+    let path = dir.path().join("ixn.toml");
+    std::fs::write(&path, bad).expect("write config");
+    let out = std::process::Command::new(&ixn)
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run ixn");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let problems: Vec<&str> = stderr.lines().filter(|l| l.starts_with("  ")).collect();
+    assert_eq!(problems.len(), 1, "{stderr}");
+    assert!(
+        problems[0].contains("[storage.settings] `partitions`")
+            && problems[0].contains(
+                "queue `email.Inbound` is in partition `inbound` and in partition `categories`"
+            )
+            && problems[0].contains("ixn.toml:"),
+        "{stderr}"
+    );
+}

@@ -29,13 +29,14 @@ fn interactions() -> usize {
 const CLIENTS: usize = 12;
 
 /// The one-step process of the other tests (the router stops every
-/// interaction) on PostgreSQL, as host `node` of several.
+/// interaction) on PostgreSQL, as host `node` of several, with the entry
+/// queue in a partition of its own.
 fn host_config(url: &str, schema: &str, node: &str) -> String {
     ixn_tests::one_step_config(ixn_bp_artifacts::ROUTER, "")
         .replace(
             "[storage]\nplugin = \"sqlite\"\n[storage.settings]\npath = \"${data-dir}/ixn.db\"",
             &format!(
-                "[storage]\nplugin = \"postgres\"\n[storage.settings]\nurl = \"{url}\"\nschema = \"{schema}\""
+                "[storage]\nplugin = \"postgres\"\n[storage.settings]\nurl = \"{url}\"\nschema = \"{schema}\"\n\n[[storage.settings.partitions]]\nname = \"inbound\"\nqueues = [\"bp.In\"]"
             ),
         )
         .replace(
@@ -152,9 +153,17 @@ async fn three_hosts_share_the_work_and_survive_one_killed() {
     let start = Instant::now();
     loop {
         let stopped = scalar(&mut conn, &stopped_sql).await;
-        // Killed while it holds leases: its work must come back to the others.
+        // Killed while it holds leases: its work must come back to the
+        // others. Frozen first, and what it holds read once the statements
+        // it had sent are done, so that no commit lands between the count
+        // and the kill; thawed to try again when it held nothing.
         if stopped >= kill_at && scalar(&mut conn, &held_sql).await > 0 {
-            break;
+            hosts[1].signal("STOP").expect("stop");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if scalar(&mut conn, &held_sql).await > 0 {
+                break;
+            }
+            hosts[1].signal("CONT").expect("cont");
         }
         assert!(
             start.elapsed() < Duration::from_secs(120 + total as u64 / 100),
@@ -237,6 +246,26 @@ async fn three_hosts_share_the_work_and_survive_one_killed() {
     }
     let twice: Vec<_> = stops.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "stopped twice: {twice:?}");
+
+    // Every row is in the entry queue's partition (the router stops them
+    // there), as `ixn partitions` reports.
+    let report = std::process::Command::new(ixn_tests::profile_dir().join("ixn"))
+        .arg("partitions")
+        .arg("--config")
+        .arg(dirs[0].path().join("ixn.toml"))
+        .output()
+        .expect("ixn partitions");
+    let report = String::from_utf8_lossy(&report.stdout);
+    let rows_of = |table: &str| -> Option<usize> {
+        let line = report.lines().find(|l| l.starts_with(table))?;
+        line.split_whitespace().nth(2)?.parse().ok()
+    };
+    assert_eq!(
+        rows_of("interactions_part_inbound"),
+        Some(total),
+        "{report}"
+    );
+    assert_eq!(rows_of("interactions_default"), Some(0), "{report}");
     // The dead host's events of its last moments never reached its file;
     // every other stop is there once.
     let missing = total - stops.len();

@@ -14,9 +14,14 @@
 //! several hosts claim from one queue without waiting on or sharing a row;
 //! `apply` checks the lease under a row lock.
 //!
+//! The table is partitioned by queue (`PARTITION BY LIST`): a default
+//! partition, and one per `[[storage.settings.partitions]]` of the plan,
+//! applied at open ([`partitions`]).
+//!
 //! Settings (`[storage.settings]`): `url` (required, `postgres://…`),
 //! `schema` (default `ixn`), `max-connections` (default 8),
-//! `connect-timeout-ms` (default 5000).
+//! `connect-timeout-ms` (default 5000), `partitions` (an array of tables with
+//! `name`, `queues` and an optional `tablespace`).
 //!
 //! The crate is both a `cdylib` (a plugin `.so` exporting
 //! `ixn_plugin_entry_postgres`) and an `rlib` the host links in as a
@@ -28,6 +33,7 @@ mod blob;
 mod claim;
 mod convert;
 mod lease;
+mod partitions;
 mod read;
 mod schema;
 mod settings;
@@ -49,6 +55,28 @@ use tokio::runtime::Runtime;
 use crate::schema::Schema;
 use crate::settings::Settings;
 use crate::store::Store;
+
+pub use crate::partitions::{DEFAULT_PARTITION_TABLE, PartitionRow};
+
+/// `ixn partitions`: every partition of the interactions table in the schema
+/// `settings` (a `[storage.settings]` document) names, with its bound,
+/// tablespace and rows. Reads only; the plan is applied when a host opens
+/// the storage.
+pub async fn partition_report(settings: &str) -> Result<Vec<PartitionRow>, StorageError> {
+    let settings = Settings::parse(settings)?;
+    let what = format!(
+        "read the partitions of postgres schema `{}`",
+        settings.schema
+    );
+    let pool = store::connect(&settings)
+        .await
+        .map_err(ixn_sql::interactions::errors::context(&what))?;
+    let report = partitions::report(&pool)
+        .await
+        .map_err(ixn_sql::interactions::errors::context(&what));
+    pool.close().await;
+    report
+}
 
 ixn_plugin_api::export_storage_plugin!(ixn_plugin_entry_postgres, "postgres", PostgresBackend);
 

@@ -15,11 +15,18 @@ pub(crate) use ixn_sql::interactions::layout::{BLOB_COLUMN, Schema, TABLE, custo
 
 /// The migrations, oldest first. A released one is never edited: a change
 /// is a new file (sqlx checks each applied migration's checksum).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "interactions",
-    include_str!("../migrations/0001_interactions.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "interactions",
+        include_str!("../migrations/0001_interactions.sql"),
+    ),
+    (
+        2,
+        "partition by queue",
+        include_str!("../migrations/0002_partition_by_queue.sql"),
+    ),
+];
 
 /// The table sqlx records applied migrations in, in ixn's schema.
 const MIGRATIONS_TABLE: &str = "_ixn_migrations";

@@ -10,6 +10,7 @@ use ixn_sql::interactions::row::select_list_with_blob_as_text;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
+use crate::partitions::{self, PlanChange};
 use crate::schema::{self, Schema};
 use crate::settings::Settings;
 
@@ -43,15 +44,7 @@ impl Store {
     /// the custom-field columns.
     pub async fn open(settings: Settings, schema: Schema) -> Result<Store, StorageError> {
         let what = format!("open postgres schema `{}`", settings.schema);
-        let options = PgConnectOptions::from_str(&settings.url)
-            .map_err(|e| StorageError::permanent(format!("postgres settings: `url`: {e}")))?
-            .options([("search_path", settings.schema.as_str())]);
-        let pool = PgPoolOptions::new()
-            .max_connections(settings.max_connections)
-            .acquire_timeout(settings.connect_timeout)
-            .connect_with(options)
-            .await
-            .map_err(db_with(&what))?;
+        let pool = connect(&settings).await.map_err(context(&what))?;
         create_schema(&pool, &settings.schema)
             .await
             .map_err(context(&what))?;
@@ -66,9 +59,21 @@ impl Store {
         schema::add_custom_columns(&mut tx, &settings.schema, &schema)
             .await
             .map_err(context(&what))?;
+        let change = partitions::apply_plan(&mut tx, &settings.partitions)
+            .await
+            .map_err(context(format!("{what}: apply the partition plan")))?;
         tx.commit()
             .await
             .map_err(db_with(format!("{what}: commit")))?;
+        if change != PlanChange::default() {
+            tracing::info!(
+                schema = %settings.schema,
+                created = ?change.created,
+                dropped = ?change.dropped,
+                moved = change.moved,
+                "postgres storage: applied the partition plan"
+            );
+        }
         Ok(Store {
             pool,
             db_schema: settings.schema,
@@ -113,6 +118,19 @@ impl Store {
         *slot = Arc::new(Layout::new(new));
         Ok(())
     }
+}
+
+/// A pool on `settings`, every connection's `search_path` its schema.
+pub(crate) async fn connect(settings: &Settings) -> Result<PgPool, StorageError> {
+    let options = PgConnectOptions::from_str(&settings.url)
+        .map_err(|e| StorageError::permanent(format!("postgres settings: `url`: {e}")))?
+        .options([("search_path", settings.schema.as_str())]);
+    PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(settings.connect_timeout)
+        .connect_with(options)
+        .await
+        .map_err(db_with("connect"))
 }
 
 /// `CREATE SCHEMA IF NOT EXISTS` under an advisory lock: two hosts opening

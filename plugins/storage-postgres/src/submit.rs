@@ -58,7 +58,13 @@ impl Store {
             .map_err(db_with("submit: begin transaction"))?;
         for (what, standard, blob, columns) in rows {
             // The columns in `INSERT_COLUMNS` order: the blob comes last of them.
-            let mut insert = QueryBuilder::<Postgres>::new(schema.insert_head.as_str());
+            // An id is unique across partitions through `interaction_ids`
+            // (a partitioned table's unique index holds the queue too).
+            let mut insert = QueryBuilder::<Postgres>::new(
+                "WITH \"registered\" AS (INSERT INTO \"interaction_ids\" (\"id\") VALUES (",
+            );
+            insert.push_param(standard[0].clone()).push(")) ");
+            insert.push(schema.insert_head.as_str());
             insert.push_params(standard).push(", ");
             push_blob(&mut insert, blob);
             for column in columns {
