@@ -15,6 +15,7 @@ pub mod convert;
 pub mod demo;
 pub mod digest;
 pub mod events;
+pub mod explain;
 pub mod ids;
 pub mod partitions;
 pub mod plugins;

@@ -1,4 +1,4 @@
-//! The `ixn` binary: serve · demo · reload · check-config · convert-fields · partitions.
+//! The `ixn` binary: serve · demo · reload · check-config · convert-fields · partitions · explain-views.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +41,10 @@ enum Command {
     /// Print the partitions of the PostgreSQL interactions table: the queues
     /// each holds, its tablespace and its rows (the seed's verification query).
     Partitions,
+    /// Print each view's claim SELECT on the PostgreSQL storage with
+    /// PostgreSQL's plan, warning where it reads a large table or partition
+    /// sequentially.
+    ExplainViews,
     /// Validate the configuration and exit: 0 when valid, 1 with every file:line error when not.
     CheckConfig {
         /// Also print what changes from FILE (the config running now) to
@@ -201,6 +205,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Partitions => {
             let rows = ixn::partitions::run(&cli.config).await?;
             print!("{}", ixn::partitions::table(&rows));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ExplainViews => {
+            let plans = ixn::explain::run(&cli.config).await?;
+            print!("{}", ixn::explain::report(&plans));
             Ok(ExitCode::SUCCESS)
         }
         Command::ConvertFields(args) => {

@@ -14,16 +14,22 @@ use crate::config::{Config, PluginRef};
 /// Reads the partitions of the storage `config_path` names.
 pub async fn run(config_path: &Path) -> anyhow::Result<Vec<PartitionRow>> {
     let config = Config::load(config_path)?;
-    anyhow::ensure!(
-        is_postgres(&config.storage),
-        "`ixn partitions` reads a PostgreSQL storage; {} stores in {} (set `[storage] plugin = \"postgres\"`)",
-        config.source.display(),
-        config.storage
-    );
+    ensure_postgres(&config, "partitions")?;
     ixn_storage_postgres::partition_report(&config.storage_settings)
         .await
         .map_err(anyhow::Error::msg)
         .context("is the storage opened once by `ixn serve` or `ixn demo`?")
+}
+
+/// Refuses a config whose storage is not PostgreSQL, for `ixn <command>`.
+pub fn ensure_postgres(config: &Config, command: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        is_postgres(&config.storage),
+        "`ixn {command}` reads a PostgreSQL storage; {} stores in {} (set `[storage] plugin = \"postgres\"`)",
+        config.source.display(),
+        config.storage
+    );
+    Ok(())
 }
 
 /// The built-in `postgres`, or its `.so`.

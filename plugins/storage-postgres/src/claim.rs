@@ -14,7 +14,7 @@ use ixn_sql::interactions::errors::{context, db_with};
 use ixn_sql::interactions::row;
 use sqlx::{Postgres, QueryBuilder};
 
-use crate::store::Store;
+use crate::store::{Layout, Store};
 
 impl Store {
     /// Selects up to `limit` claimable rows in the requested order, skipping
@@ -26,30 +26,7 @@ impl Store {
         }
         let layout = self.layout();
         let schema = &layout.schema;
-        let queryable = |c: &str| schema.is_queryable(c);
-        let mut select = QueryBuilder::<Postgres>::new(format!(
-            "SELECT {} FROM \"interactions\" WHERE \"queue\" = ",
-            layout.select_list
-        ));
-        select
-            .push_param(req.queue.as_str())
-            .push(" AND \"state\" = 0 AND \"is_locked\" = 0 AND \"stopped_at\" IS NULL AND \"workbin\" IS NULL")
-            .push(" AND (\"scheduled_at\" IS NULL OR \"scheduled_at\" <= ")
-            .push_param(req.now)
-            .push(")");
-        if let Some(condition) = &req.condition {
-            select.push(" AND (");
-            render_condition(condition, &queryable, req.now, &mut select)
-                .map_err(context(&what))?;
-            select.push(")");
-        }
-        let order = render_order::<Postgres>(&req.order, &queryable).map_err(context(&what))?;
-        select
-            .push(" ORDER BY ")
-            .push(order)
-            .push(" LIMIT ")
-            .push_param(i64::from(req.limit))
-            .push(" FOR UPDATE SKIP LOCKED");
+        let mut select = claimable(&layout, &req, "").map_err(context(&what))?;
 
         let mut tx = self
             .pool
@@ -91,4 +68,39 @@ impl Store {
         }
         Ok(claimed)
     }
+}
+
+/// The SELECT of a claim: the claimable rows of the request's queue that
+/// match its condition, in its order, up to its limit, locked with SKIP
+/// LOCKED; `head` goes before it (`EXPLAIN` for `explain-views`).
+pub(crate) fn claimable(
+    layout: &Layout,
+    req: &ClaimRequest,
+    head: &str,
+) -> Result<QueryBuilder<Postgres>, StorageError> {
+    let schema = &layout.schema;
+    let queryable = |c: &str| schema.is_queryable(c);
+    let mut select = QueryBuilder::<Postgres>::new(format!(
+        "{head}SELECT {} FROM \"interactions\" WHERE \"queue\" = ",
+        layout.select_list
+    ));
+    select
+        .push_param(req.queue.as_str())
+        .push(" AND \"state\" = 0 AND \"is_locked\" = 0 AND \"stopped_at\" IS NULL AND \"workbin\" IS NULL")
+        .push(" AND (\"scheduled_at\" IS NULL OR \"scheduled_at\" <= ")
+        .push_param(req.now)
+        .push(")");
+    if let Some(condition) = &req.condition {
+        select.push(" AND (");
+        render_condition(condition, &queryable, req.now, &mut select)?;
+        select.push(")");
+    }
+    let order = render_order::<Postgres>(&req.order, &queryable)?;
+    select
+        .push(" ORDER BY ")
+        .push(order)
+        .push(" LIMIT ")
+        .push_param(i64::from(req.limit))
+        .push(" FOR UPDATE SKIP LOCKED");
+    Ok(select)
 }

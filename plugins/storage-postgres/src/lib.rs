@@ -32,6 +32,7 @@ mod apply;
 mod blob;
 mod claim;
 mod convert;
+mod explain;
 mod lease;
 mod partitions;
 mod read;
@@ -56,7 +57,26 @@ use crate::schema::Schema;
 use crate::settings::Settings;
 use crate::store::Store;
 
+pub use crate::explain::{LARGE_RELATION_ROWS, ViewPlan};
 pub use crate::partitions::{DEFAULT_PARTITION_TABLE, PartitionRow};
+
+/// `ixn explain-views`: each `(view, claim request)`'s SELECT as `claim`
+/// sends it, PostgreSQL's plan for it, and a warning for each sequential
+/// scan of a relation above [`LARGE_RELATION_ROWS`] rows. Changes nothing.
+pub async fn explain_views(
+    settings: &str,
+    custom_fields: Vec<CustomField>,
+    views: Vec<(String, ClaimRequest)>,
+) -> Result<Vec<ViewPlan>, StorageError> {
+    let settings = Settings::parse(settings)?;
+    let what = format!("explain the views on postgres schema `{}`", settings.schema);
+    let pool = store::connect(&settings)
+        .await
+        .map_err(ixn_sql::interactions::errors::context(&what))?;
+    let plans = explain::explain(&pool, custom_fields, views).await;
+    pool.close().await;
+    plans
+}
 
 /// `ixn partitions`: every partition of the interactions table in the schema
 /// `settings` (a `[storage.settings]` document) names, with its bound,

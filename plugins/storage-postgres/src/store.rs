@@ -21,7 +21,7 @@ pub(crate) struct Layout {
 }
 
 impl Layout {
-    fn new(schema: Schema) -> Layout {
+    pub(crate) fn new(schema: Schema) -> Layout {
         let select_list = select_list_with_blob_as_text(&schema);
         Layout {
             schema,

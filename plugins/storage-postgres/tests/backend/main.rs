@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod conformance;
+mod explain;
 mod harness;
 mod own;
 mod partitions;
