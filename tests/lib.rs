@@ -302,6 +302,34 @@ name = "file"
     )
 }
 
+/// [`one_step_config`] with the router (it stops every interaction) on the
+/// PostgreSQL at `url`, schema `schema`, as host `node` of several for
+/// `ixn serve` as a process of its own (`data-dir = "data"`, a free port),
+/// with `lease-timeout` seconds and `storage_extra` added to
+/// `[storage.settings]` (TOML lines).
+pub fn postgres_host_config(
+    url: &str,
+    schema: &str,
+    node: &str,
+    lease_timeout: u32,
+    storage_extra: &str,
+) -> String {
+    one_step_config(ixn_bp_artifacts::ROUTER, "")
+        .replace(
+            "[storage]\nplugin = \"sqlite\"\n[storage.settings]\npath = \"${data-dir}/ixn.db\"",
+            &format!(
+                "[storage]\nplugin = \"postgres\"\n[storage.settings]\nurl = \"{url}\"\nschema = \"{schema}\"\n{storage_extra}"
+            ),
+        )
+        .replace(
+            "[server]\nlease-timeout = 30",
+            &format!(
+                "[server]\nnode-id = \"{node}\"\ndata-dir = \"data\"\nlisten = \"127.0.0.1:0\"\nshutdown-timeout = 30\nlease-timeout = {lease_timeout}"
+            ),
+        )
+        + "\n[lookup-table.vip-senders]\n\"vip@example.com\" = \"gold\"\n"
+}
+
 /// [`one_step_config`] with `hostile-err` for `ixn serve` as a process of its
 /// own (`data-dir = "data"`, a free port, `shutdown-timeout`), with a second
 /// event logger `reporting`: the sql sink on `${data-dir}/reporting.db`, its

@@ -37,20 +37,7 @@ const RETRY_FOR: Duration = Duration::from_secs(90);
 /// meet the outage as 503 and claims as retriable errors instead of waiting
 /// it out in the pool.
 fn host_config(url: &str, schema: &str, node: &str) -> String {
-    ixn_tests::one_step_config(ixn_bp_artifacts::ROUTER, "")
-        .replace(
-            "[storage]\nplugin = \"sqlite\"\n[storage.settings]\npath = \"${data-dir}/ixn.db\"",
-            &format!(
-                "[storage]\nplugin = \"postgres\"\n[storage.settings]\nurl = \"{url}\"\nschema = \"{schema}\"\nconnect-timeout-ms = 50"
-            ),
-        )
-        .replace(
-            "[server]\nlease-timeout = 30",
-            &format!(
-                "[server]\nnode-id = \"{node}\"\ndata-dir = \"data\"\nlisten = \"127.0.0.1:0\"\nshutdown-timeout = 30\nlease-timeout = 5"
-            ),
-        )
-        + "\n[lookup-table.vip-senders]\n\"vip@example.com\" = \"gold\"\n"
+    ixn_tests::postgres_host_config(url, schema, node, 5, "connect-timeout-ms = 50")
 }
 
 /// One number from a connection of its own; `None` while the server is away.

@@ -252,11 +252,7 @@ name = "file"
     );
     let path = d.join("ixn.toml");
     std::fs::write(&path, config).expect("write config");
-    let out = std::process::Command::new(ixn_tests::profile_dir().join("ixn"))
-        .args(["check-config", "--config"])
-        .arg(&path)
-        .output()
-        .expect("run ixn");
+    let out = check_config(&path);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let expected: [&[&str]; 5] = [
@@ -419,11 +415,7 @@ name = "mosquitto"
     );
     let path = d.join("ixn.toml");
     std::fs::write(&path, config).expect("write config");
-    let out = std::process::Command::new(ixn_tests::profile_dir().join("ixn"))
-        .args(["check-config", "--config"])
-        .arg(&path)
-        .output()
-        .expect("run ixn");
+    let out = check_config(&path);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let text = std::fs::read_to_string(&path).expect("read config");
@@ -476,13 +468,8 @@ name = "mosquitto"
 /// plugin before anything connects, naming the queue and both partitions.
 #[test]
 fn the_postgres_sample_checks_and_a_plan_with_a_queue_twice_is_refused() {
-    let ixn = ixn_tests::profile_dir().join("ixn");
     let sample = repo_root().join("config/postgres.toml");
-    let out = std::process::Command::new(&ixn)
-        .args(["check-config", "--config"])
-        .arg(&sample)
-        .output()
-        .expect("run ixn");
+    let out = check_config(&sample);
     assert!(
         out.status.success(),
         "{}",
@@ -501,11 +488,7 @@ fn the_postgres_sample_checks_and_a_plan_with_a_queue_twice_is_refused() {
     assert_ne!(bad, text);
     let path = dir.path().join("ixn.toml");
     std::fs::write(&path, bad).expect("write config");
-    let out = std::process::Command::new(&ixn)
-        .args(["check-config", "--config"])
-        .arg(&path)
-        .output()
-        .expect("run ixn");
+    let out = check_config(&path);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let problems: Vec<&str> = stderr.lines().filter(|l| l.starts_with("  ")).collect();
@@ -518,4 +501,13 @@ fn the_postgres_sample_checks_and_a_plan_with_a_queue_twice_is_refused() {
             && problems[0].contains("ixn.toml:"),
         "{stderr}"
     );
+}
+
+/// `ixn check-config --config path`, run as a user would.
+fn check_config(path: &Path) -> std::process::Output {
+    std::process::Command::new(ixn_tests::profile_dir().join("ixn"))
+        .args(["check-config", "--config"])
+        .arg(path)
+        .output()
+        .expect("run ixn")
 }

@@ -32,20 +32,13 @@ const CLIENTS: usize = 12;
 /// interaction) on PostgreSQL, as host `node` of several, with the entry
 /// queue in a partition of its own.
 fn host_config(url: &str, schema: &str, node: &str) -> String {
-    ixn_tests::one_step_config(ixn_bp_artifacts::ROUTER, "")
-        .replace(
-            "[storage]\nplugin = \"sqlite\"\n[storage.settings]\npath = \"${data-dir}/ixn.db\"",
-            &format!(
-                "[storage]\nplugin = \"postgres\"\n[storage.settings]\nurl = \"{url}\"\nschema = \"{schema}\"\n\n[[storage.settings.partitions]]\nname = \"inbound\"\nqueues = [\"bp.In\"]"
-            ),
-        )
-        .replace(
-            "[server]\nlease-timeout = 30",
-            &format!(
-                "[server]\nnode-id = \"{node}\"\ndata-dir = \"data\"\nlisten = \"127.0.0.1:0\"\nshutdown-timeout = 30\nlease-timeout = 3"
-            ),
-        )
-        + "\n[lookup-table.vip-senders]\n\"vip@example.com\" = \"gold\"\n"
+    ixn_tests::postgres_host_config(
+        url,
+        schema,
+        node,
+        3,
+        "\n[[storage.settings.partitions]]\nname = \"inbound\"\nqueues = [\"bp.In\"]",
+    )
 }
 
 /// Drops the test's schema when the test ends, failed or not.

@@ -68,6 +68,10 @@ pub trait SqlDialect: Database {
     /// What a descending order adds so that NULL sorts last, as on SQLite.
     const NULLS_LAST: &'static str;
 
+    /// What ends a claim's SELECT so that concurrent claimers do not take
+    /// the same rows.
+    const CLAIM_LOCK: &'static str;
+
     /// Appends `param` as a bound placeholder.
     fn push_param(out: &mut QueryBuilder<Self>, param: Param);
 }
@@ -77,6 +81,8 @@ impl SqlDialect for Sqlite {
     // SQLite's own order; saying it would only risk the claim index's use.
     const NULLS_FIRST: &'static str = "";
     const NULLS_LAST: &'static str = "";
+    // A claim runs in a write transaction: SQLite has one writer at a time.
+    const CLAIM_LOCK: &'static str = "";
 
     fn push_param(out: &mut QueryBuilder<Self>, param: Param) {
         match param {
@@ -96,6 +102,9 @@ impl SqlDialect for Postgres {
     // PostgreSQL sorts NULL above every value by default.
     const NULLS_FIRST: &'static str = " NULLS FIRST";
     const NULLS_LAST: &'static str = " NULLS LAST";
+    // A second claimer skips the rows a first one holds instead of waiting
+    // (as River, Oban and graphile-worker claim).
+    const CLAIM_LOCK: &'static str = " FOR UPDATE SKIP LOCKED";
 
     fn push_param(out: &mut QueryBuilder<Self>, param: Param) {
         match param {

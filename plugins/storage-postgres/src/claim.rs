@@ -8,13 +8,14 @@
 //! claim the same way).
 
 use ixn_plugin_api::storage::{ClaimRequest, Interaction, StorageError};
-use ixn_sql::PushParam;
-use ixn_sql::condition::{render_condition, render_order};
+use ixn_sql::condition::render_order;
+use ixn_sql::interactions::claim::{lease_until, mark_leased, select_claimable};
 use ixn_sql::interactions::errors::{context, db_with};
 use ixn_sql::interactions::row;
 use sqlx::{Postgres, QueryBuilder};
 
 use crate::store::{Layout, Store};
+use crate::view_index::{self, ViewIndex};
 
 impl Store {
     /// Selects up to `limit` claimable rows in the requested order, skipping
@@ -27,6 +28,7 @@ impl Store {
         let layout = self.layout();
         let schema = &layout.schema;
         let mut select = claimable(&layout, &req, "").map_err(context(&what))?;
+        self.ensure_view_index(&layout, &req);
 
         let mut tx = self
             .pool
@@ -43,7 +45,7 @@ impl Store {
             .map(|r| row::interaction(r, schema))
             .collect::<Result<Vec<_>, _>>()
             .map_err(context(&what))?;
-        let lease_until = req.now.saturating_add(i64::from(req.lease_ms));
+        let lease_until = lease_until(&req);
         let ids: Vec<String> = claimed.iter().map(|i| i.id.clone()).collect();
         if !ids.is_empty() {
             sqlx::query(
@@ -61,46 +63,37 @@ impl Store {
         tx.commit()
             .await
             .map_err(db_with(format!("{what}: commit")))?;
-        for i in &mut claimed {
-            i.state = req.state;
-            i.lease_owner = Some(req.owner.clone());
-            i.lease_until = Some(lease_until);
-        }
+        mark_leased(&mut claimed, &req, lease_until);
         Ok(claimed)
     }
 }
 
-/// The SELECT of a claim: the claimable rows of the request's queue that
-/// match its condition, in its order, up to its limit, locked with SKIP
-/// LOCKED; `head` goes before it (`EXPLAIN` for `explain-views`).
+impl Store {
+    /// Starts making the index of the request's order, the first time this
+    /// store sees that order (`view_index.rs`); does not wait for it.
+    fn ensure_view_index(&self, layout: &Layout, req: &ClaimRequest) {
+        let queryable = |c: &str| layout.schema.is_queryable(c);
+        let Ok(order) = render_order::<Postgres>(&req.order, &queryable) else {
+            return; // the claim itself reports the bad order
+        };
+        if let Some(index) = ViewIndex::for_order(&order)
+            && self.view_indexes.first_time(&index.name)
+        {
+            tokio::spawn(view_index::ensure(self.pool.clone(), index));
+        }
+    }
+}
+
+/// The SELECT of a claim ([`select_claimable`]) with this layout.
 pub(crate) fn claimable(
     layout: &Layout,
     req: &ClaimRequest,
     head: &str,
 ) -> Result<QueryBuilder<Postgres>, StorageError> {
-    let schema = &layout.schema;
-    let queryable = |c: &str| schema.is_queryable(c);
-    let mut select = QueryBuilder::<Postgres>::new(format!(
-        "{head}SELECT {} FROM \"interactions\" WHERE \"queue\" = ",
-        layout.select_list
-    ));
-    select
-        .push_param(req.queue.as_str())
-        .push(" AND \"state\" = 0 AND \"is_locked\" = 0 AND \"stopped_at\" IS NULL AND \"workbin\" IS NULL")
-        .push(" AND (\"scheduled_at\" IS NULL OR \"scheduled_at\" <= ")
-        .push_param(req.now)
-        .push(")");
-    if let Some(condition) = &req.condition {
-        select.push(" AND (");
-        render_condition(condition, &queryable, req.now, &mut select)?;
-        select.push(")");
-    }
-    let order = render_order::<Postgres>(&req.order, &queryable)?;
-    select
-        .push(" ORDER BY ")
-        .push(order)
-        .push(" LIMIT ")
-        .push_param(i64::from(req.limit))
-        .push(" FOR UPDATE SKIP LOCKED");
-    Ok(select)
+    select_claimable::<Postgres>(
+        &layout.select_list,
+        req,
+        &|c| layout.schema.is_queryable(c),
+        head,
+    )
 }

@@ -40,6 +40,7 @@ mod schema;
 mod settings;
 mod store;
 mod submit;
+mod view_index;
 
 use std::future::Future;
 use std::sync::Arc;

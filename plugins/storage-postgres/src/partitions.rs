@@ -19,6 +19,7 @@ use ixn_sql::interactions::errors::db_with;
 use ixn_sql::quote;
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 
+use crate::schema::execute;
 use crate::settings::Partition;
 
 /// The default partition: every queue no named partition lists.
@@ -191,18 +192,6 @@ async fn column_list(conn: &mut PgConnection) -> Result<String, StorageError> {
 /// 9.1) keeps backslashes literal.
 fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
-}
-
-async fn execute(
-    conn: &mut PgConnection,
-    ddl: String,
-    what: impl std::fmt::Display,
-) -> Result<(), StorageError> {
-    sqlx::query(AssertSqlSafe(ddl))
-        .execute(&mut *conn)
-        .await
-        .map_err(db_with(what))?;
-    Ok(())
 }
 
 /// One partition as `ixn partitions` prints it.

@@ -191,7 +191,9 @@ async fn table_columns(
     Ok(rows.into_iter().collect())
 }
 
-async fn execute(
+/// Runs one statement built from checked identifiers and quoted literals
+/// (DDL takes no parameters); `what` names it in the error.
+pub(crate) async fn execute(
     conn: &mut PgConnection,
     ddl: String,
     what: impl std::fmt::Display,

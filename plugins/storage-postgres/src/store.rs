@@ -13,6 +13,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use crate::partitions::{self, PlanChange};
 use crate::schema::{self, Schema};
 use crate::settings::Settings;
+use crate::view_index;
 
 /// A layout and the select list that reads it (the JSONB blob as text).
 pub(crate) struct Layout {
@@ -37,6 +38,8 @@ pub(crate) struct Store {
     pub db_schema: String,
     /// Swapped whole by `update_fields`; each operation takes it once.
     layout: RwLock<Arc<Layout>>,
+    /// The view indexes looked at so far.
+    pub view_indexes: view_index::Known,
 }
 
 impl Store {
@@ -78,6 +81,7 @@ impl Store {
             pool,
             db_schema: settings.schema,
             layout: RwLock::new(Arc::new(Layout::new(schema))),
+            view_indexes: view_index::Known::default(),
         })
     }
 

@@ -7,7 +7,7 @@ use sqlx::SqliteConnection;
 use crate::error::{context, db_with};
 use crate::schema::Schema;
 use crate::store::{BEGIN_WRITE, Store};
-use ixn_sql::condition::{render_condition, render_order};
+use ixn_sql::interactions::claim::{lease_until, mark_leased, select_claimable};
 use ixn_sql::interactions::row;
 use ixn_sql::{Param, PushParam};
 use sqlx::{QueryBuilder, Sqlite};
@@ -25,29 +25,9 @@ impl Store {
             return Ok(Vec::new());
         }
         let schema = self.schema();
-        let mut select = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {} FROM \"interactions\" WHERE \"queue\" = ",
-            schema.select_list
-        ));
-        select
-            .push_param(req.queue.as_str())
-            .push(" AND \"state\" = 0 AND \"is_locked\" = 0 AND \"stopped_at\" IS NULL AND \"workbin\" IS NULL")
-            .push(" AND (\"scheduled_at\" IS NULL OR \"scheduled_at\" <= ")
-            .push_param(req.now)
-            .push(")");
-        if let Some(condition) = &req.condition {
-            select.push(" AND (");
-            render_condition(condition, &|c| schema.is_queryable(c), req.now, &mut select)
+        let select =
+            select_claimable::<Sqlite>(&schema.select_list, &req, &|c| schema.is_queryable(c), "")
                 .map_err(context(&what))?;
-            select.push(")");
-        }
-        let order = render_order::<Sqlite>(&req.order, &|c| schema.is_queryable(c))
-            .map_err(context(&what))?;
-        select
-            .push(" ORDER BY ")
-            .push(&order)
-            .push(" LIMIT ")
-            .push_param(i64::from(req.limit));
 
         let mut tx = WriteTx::begin(&self.pool, BEGIN_WRITE)
             .await
@@ -78,7 +58,7 @@ impl Store {
             .map(|r| row::interaction(r, schema))
             .collect::<Result<Vec<_>, _>>()
             .map_err(context(what))?;
-        let lease_until = req.now.saturating_add(i64::from(req.lease_ms));
+        let lease_until = lease_until(req);
         for chunk in claimed.chunks(UPDATE_CHUNK) {
             let mut update =
                 QueryBuilder::<Sqlite>::new("UPDATE \"interactions\" SET \"state\" = ");
@@ -97,11 +77,7 @@ impl Store {
                 .await
                 .map_err(db_with(format!("{what}: lease")))?;
         }
-        for i in &mut claimed {
-            i.state = req.state;
-            i.lease_owner = Some(req.owner.clone());
-            i.lease_until = Some(lease_until);
-        }
+        mark_leased(&mut claimed, req, lease_until);
         Ok(claimed)
     }
 }

@@ -2,9 +2,10 @@
 //! table: its [`layout`] for a set of custom fields and how attached data is
 //! split between typed columns and the blob ([`properties`]), and a selected
 //! row read back as an interaction ([`row`]), database failures as storage
-//! errors ([`errors`]). The DDL and the queries stay
-//! in each backend.
+//! errors ([`errors`]), a claim's SELECT ([`claim`]). The DDL and the other
+//! queries stay in each backend.
 
+pub mod claim;
 pub mod errors;
 pub mod layout;
 pub mod properties;
