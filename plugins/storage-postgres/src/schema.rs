@@ -26,6 +26,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "partition by queue",
         include_str!("../migrations/0002_partition_by_queue.sql"),
     ),
+    (
+        3,
+        "claimable index",
+        include_str!("../migrations/0003_claimable_index.sql"),
+    ),
 ];
 
 /// The table sqlx records applied migrations in, in ixn's schema.

@@ -316,6 +316,7 @@ fn the_version_1_table_becomes_the_default_partition_with_its_rows() {
     for index in [
         "interactions_pkey",
         "interactions_claim",
+        "interactions_claimable",
         "interactions_lease_until",
     ] {
         assert!(db.has_index(index), "{index}");
