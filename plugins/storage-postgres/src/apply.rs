@@ -9,6 +9,7 @@ use ixn_sql::{PushParam, quote};
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
 use crate::blob::push_blob;
+use crate::fnv1a;
 use crate::schema::{BLOB_COLUMN, Schema};
 use crate::store::Store;
 
@@ -185,13 +186,10 @@ async fn apply_one(
 /// Shards of a queue's stopped count (see the first migration).
 const STOPPED_SHARDS: u64 = 16;
 
-/// The stopped-count shard of a batch, from an interaction id: FNV-1a of its bytes.
+/// The stopped-count shard of a batch, from an interaction id.
 fn shard(id: &str) -> i64 {
-    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
     // Below 16: fits.
-    i64::try_from(hash % STOPPED_SHARDS).unwrap_or(0)
+    i64::try_from(fnv1a(id) % STOPPED_SHARDS).unwrap_or(0)
 }
 
 /// `SAVEPOINT`, `RELEASE SAVEPOINT` or `ROLLBACK TO SAVEPOINT` of the record's savepoint.

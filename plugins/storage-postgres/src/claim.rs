@@ -72,6 +72,9 @@ impl Store {
     /// Starts making the index of the request's order, the first time this
     /// store sees that order (`view_index.rs`); does not wait for it.
     fn ensure_view_index(&self, layout: &Layout, req: &ClaimRequest) {
+        if req.order.is_empty() {
+            return; // id order: the claimable index serves it
+        }
         let queryable = |c: &str| layout.schema.is_queryable(c);
         let Ok(order) = render_order::<Postgres>(&req.order, &queryable) else {
             return; // the claim itself reports the bad order

@@ -101,6 +101,14 @@ pub async fn partition_report(settings: &str) -> Result<Vec<PartitionRow>, Stora
 
 ixn_plugin_api::export_storage_plugin!(ixn_plugin_entry_postgres, "postgres", PostgresBackend);
 
+/// FNV-1a of `text`'s bytes: a hash stable across processes and hosts
+/// (stop-count shards, view index names), unlike std's.
+pub(crate) fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// How long dropping the backend waits for the pool to close its connections.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 

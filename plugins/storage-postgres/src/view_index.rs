@@ -16,14 +16,13 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 
 use ixn_plugin_api::storage::StorageError;
+use ixn_sql::interactions::claim::CLAIMABLE;
 use ixn_sql::interactions::errors::db_with;
 use ixn_sql::quote;
 use sqlx::{PgConnection, PgPool};
 
+use crate::fnv1a;
 use crate::schema::execute;
-
-/// The rows a claim reads: what a view index covers.
-const CLAIMABLE: &str = "\"stopped_at\" IS NULL AND \"state\" = 0 AND \"is_locked\" = 0";
 
 /// A view index: its name and its rendered key columns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,11 +39,8 @@ impl ViewIndex {
             return None;
         }
         let columns = format!("{}, {order}", quote("queue"));
-        let hash = columns.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
         Some(ViewIndex {
-            name: format!("interactions_view_{hash:016x}"),
+            name: format!("interactions_view_{:016x}", fnv1a(&columns)),
             columns,
         })
     }
@@ -55,12 +51,14 @@ impl ViewIndex {
 pub(crate) struct Known(Mutex<HashSet<String>>);
 
 impl Known {
-    /// True the first time `name` is seen.
+    /// True the first time `name` is seen. Every claim of a sorted view
+    /// asks: a name already known costs a lookup, not a copy.
     pub fn first_time(&self, name: &str) -> bool {
-        match self.0.lock() {
-            Ok(mut known) => known.insert(name.to_string()),
-            Err(poisoned) => poisoned.into_inner().insert(name.to_string()),
-        }
+        let mut known = match self.0.lock() {
+            Ok(known) => known,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        !known.contains(name) && known.insert(name.to_string())
     }
 }
 

@@ -7,6 +7,11 @@ use sqlx::QueryBuilder;
 use crate::condition::{Queryable, render_condition, render_order};
 use crate::{PushParam, SqlDialect};
 
+/// What makes a live row claimable (besides its queue, workbin and
+/// schedule): the predicate of the claim SELECT, and of every index meant
+/// to serve it (PostgreSQL's `interactions_claimable` and view indexes).
+pub const CLAIMABLE: &str = "\"stopped_at\" IS NULL AND \"state\" = 0 AND \"is_locked\" = 0";
+
 /// The claimable rows of the request's queue — queued, unlocked, live, in
 /// no workbin, due — that match its condition, in its order, up to its
 /// limit, locked as the dialect claims; `head` goes before the SELECT
@@ -22,7 +27,9 @@ pub fn select_claimable<DB: SqlDialect>(
     ));
     select
         .push_param(req.queue.as_str())
-        .push(" AND \"state\" = 0 AND \"is_locked\" = 0 AND \"stopped_at\" IS NULL AND \"workbin\" IS NULL")
+        .push(" AND ")
+        .push(CLAIMABLE)
+        .push(" AND \"workbin\" IS NULL")
         .push(" AND (\"scheduled_at\" IS NULL OR \"scheduled_at\" <= ")
         .push_param(req.now)
         .push(")");
