@@ -15,6 +15,7 @@ mod leases;
 mod plugins;
 mod postgres_event_log;
 mod postgres_hosts;
+mod postgres_wake;
 mod reload;
 mod signals;
 mod sinks;

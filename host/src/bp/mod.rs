@@ -6,3 +6,4 @@ pub mod decision;
 pub mod scheduler;
 pub mod snapshot;
 pub mod strategy;
+mod work_notices;

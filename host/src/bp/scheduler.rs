@@ -187,6 +187,25 @@ impl BpRuntime {
         }
     }
 
+    /// Wakes every view: notices of placements may have been missed.
+    pub fn wake_all(&self) {
+        if let Ok(wakers) = self.wakers.read() {
+            for n in wakers.values() {
+                n.notify_waiters();
+            }
+        }
+    }
+
+    /// The storage the views claim from.
+    pub(super) fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// The host's stop.
+    pub(super) fn stopping(&self) -> &CancellationToken {
+        &self.stop
+    }
+
     /// A view's counters (since the host started, across reloads).
     pub fn view_stats(&self, view: &str) -> Option<Arc<ViewStats>> {
         self.stats.read().ok()?.get(view).cloned()
@@ -218,7 +237,8 @@ impl BpRuntime {
             .unwrap_or_default()
     }
 
-    /// Starts every enabled view's pullers, the lease sweeper and the queue-depth refresher.
+    /// Starts every enabled view's pullers, the lease sweeper, the
+    /// queue-depth refresher and the listener for work placed by other hosts.
     pub fn start(self: &Arc<Self>) {
         // Nothing ran before: no view to stop.
         let _none = self.sync_views();
@@ -226,6 +246,9 @@ impl BpRuntime {
         self.tracker.spawn(async move { rt.sweep_leases().await });
         let rt = self.clone();
         self.tracker.spawn(async move { rt.refresh_depths().await });
+        let rt = self.clone();
+        self.tracker
+            .spawn(async move { super::work_notices::listen(rt).await });
     }
 
     /// Brings the running pullers in line with the snapshot's views.

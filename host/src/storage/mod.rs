@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use ixn_plugin_api::storage::{
     ApplyOutcome, ClaimRequest, ConvertProgress, CustomField, DecisionRecord, ErrorKind,
     Interaction, MoveQueue, NewInteraction, QueueCount, Recovered, StorageClient, StorageError,
+    WorkNotice,
 };
 
 use anyhow::Context;
@@ -182,6 +183,20 @@ impl Storage {
     pub async fn convert_start(&self, reset: bool) -> Result<ConvertProgress, StorageError> {
         let c = self.client.clone();
         self.blocking(move || c.convert_start(reset)).await
+    }
+
+    /// Where work was placed since the last call, waiting at most `timeout_ms`.
+    /// Not counted in [`Storage::failing`]: a backend whose notices fail
+    /// still stores, and its views poll.
+    pub async fn wait_for_work(&self, timeout_ms: u32) -> Result<WorkNotice, StorageError> {
+        let c = self.client.clone();
+        tokio::task::spawn_blocking(move || c.wait_for_work(timeout_ms))
+            .await
+            .unwrap_or_else(|e| {
+                Err(StorageError::permanent(format!(
+                    "storage call did not complete: {e}"
+                )))
+            })
     }
 
     /// Converts the next `bulk_size` records and moves the checkpoint.

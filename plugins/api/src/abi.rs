@@ -100,6 +100,16 @@ impl PluginKind {
             PluginKind::Sink => crate::sink::CONTRACT,
         }
     }
+
+    /// Whether this host loads a plugin of this kind that implements
+    /// `contract`: its own, or an earlier one it still speaks.
+    pub fn accepts(self, contract: &str) -> bool {
+        contract == self.contract()
+            || match self {
+                PluginKind::Storage => crate::storage::COMPATIBLE.contains(&contract),
+                PluginKind::Sink => false,
+            }
+    }
 }
 
 /// Status codes of `open` and `call`.
@@ -192,6 +202,12 @@ impl PluginTable {
         // SAFETY: a checked table points at static UTF-8.
         String::from_utf8_lossy(unsafe { self.name.as_bytes() }).into_owned()
     }
+
+    /// The WIT package the plugin implements.
+    pub fn contract(&self) -> String {
+        // SAFETY: a checked table points at static UTF-8.
+        String::from_utf8_lossy(unsafe { self.contract.as_bytes() }).into_owned()
+    }
 }
 
 /// Why a table was refused.
@@ -261,7 +277,7 @@ pub unsafe fn check_table(
     let table: &'static PluginTable = unsafe { &*table };
     // SAFETY: a table of this layout points at static UTF-8.
     let contract = String::from_utf8_lossy(unsafe { table.contract.as_bytes() }).into_owned();
-    if table.kind != want as u32 || contract != want.contract() {
+    if table.kind != want as u32 || !want.accepts(&contract) {
         return Err(AbiMismatch::Contract {
             found: contract,
             expected: want.contract().to_string(),

@@ -5,7 +5,13 @@
 use crate::{wit_enum, wit_record, wit_variant};
 
 /// The WIT package this module mirrors.
-pub const CONTRACT: &str = "ixn:storage@0.3.0";
+pub const CONTRACT: &str = "ixn:storage@0.4.0";
+
+/// Earlier versions of the package whose plugins this host still loads: each
+/// is [`CONTRACT`] less methods added since (their types are the same), and
+/// the host does not call those methods on them (see [`StorageClient::wait_for_work`]).
+/// `wit/storage-0.3.0/` keeps 0.3.0 as it was.
+pub const COMPATIBLE: &[&str] = &["ixn:storage@0.3.0"];
 
 wit_variant! { "value" pub enum Value { Str(String), Int(i64), Float(f64), Boolean(bool), Timestamp(i64) } }
 
@@ -247,6 +253,8 @@ pub struct MoveQueue {
     pub now: i64,
 }
 
+wit_variant! { "work-notice" pub enum WorkNotice { Unsupported, Queues(Vec<String>), Everything } }
+
 wit_enum! { "error-kind" pub enum ErrorKind { Retriable, Permanent } }
 
 wit_record! { "storage-error" pub struct StorageError { pub kind: ErrorKind, pub message: String } }
@@ -319,6 +327,13 @@ pub trait StorageBackend: Send + Sync + Sized + 'static {
     fn update_fields(&self, fields: Vec<CustomField>) -> Result<(), StorageError>;
     fn convert_start(&self, reset: bool) -> Result<ConvertProgress, StorageError>;
     fn convert_step(&self, bulk_size: u32) -> Result<ConvertProgress, StorageError>;
+    /// `wait-for-work` (0.4.0): where work was placed since the last call,
+    /// waiting at most `timeout_ms`. A backend with nothing to tell keeps
+    /// this default.
+    fn wait_for_work(&self, timeout_ms: u32) -> Result<WorkNotice, StorageError> {
+        let _ = timeout_ms;
+        Ok(WorkNotice::Unsupported)
+    }
 }
 
 /// Method numbers of the `backend` interface on the C ABI (`open` is the table's own entry).
@@ -335,6 +350,8 @@ pub mod method {
     pub const CONVERT_START: u32 = 9;
     pub const CONVERT_STEP: u32 = 10;
     pub const MOVE_QUEUE: u32 = 11;
+    /// Since `ixn:storage@0.4.0`.
+    pub const WAIT_FOR_WORK: u32 = 12;
 }
 
 /// Decodes a request, runs the method, encodes the answer: the plugin side of `call`.
@@ -357,6 +374,7 @@ pub fn dispatch<B: StorageBackend>(
         method::CONVERT_START => encode(&backend.convert_start(decode(request).map_err(bad)?)?),
         method::CONVERT_STEP => encode(&backend.convert_step(decode(request).map_err(bad)?)?),
         method::MOVE_QUEUE => encode(&backend.move_queue(decode(request).map_err(bad)?)?),
+        method::WAIT_FOR_WORK => encode(&backend.wait_for_work(decode(request).map_err(bad)?)?),
         other => {
             return Err(StorageError::permanent(format!(
                 "unknown storage method {other}"
@@ -381,6 +399,8 @@ pub fn validate(
 pub struct StorageClient {
     instance: crate::abi::PluginInstance,
     name: String,
+    /// The table's contract is this host's [`CONTRACT`], not one of [`COMPATIBLE`].
+    current: bool,
 }
 
 impl StorageClient {
@@ -395,7 +415,11 @@ impl StorageClient {
             crate::abi::encode(settings).map_err(|e| StorageError::permanent(e.to_string()))?;
         let instance = crate::abi::PluginInstance::open(table, &bytes, library)
             .map_err(|f| failure(&name, f))?;
-        Ok(StorageClient { instance, name })
+        Ok(StorageClient {
+            instance,
+            name,
+            current: table.contract() == CONTRACT,
+        })
     }
 
     /// The plugin's name.
@@ -456,6 +480,14 @@ impl StorageClient {
     }
     pub fn convert_step(&self, bulk_size: u32) -> Result<ConvertProgress, StorageError> {
         self.call(method::CONVERT_STEP, &bulk_size)
+    }
+    /// See [`StorageBackend::wait_for_work`]; `Unsupported` at once from a
+    /// plugin of a [`COMPATIBLE`] contract, which predates the method.
+    pub fn wait_for_work(&self, timeout_ms: u32) -> Result<WorkNotice, StorageError> {
+        if !self.current {
+            return Ok(WorkNotice::Unsupported);
+        }
+        self.call(method::WAIT_FOR_WORK, &timeout_ms)
     }
 }
 

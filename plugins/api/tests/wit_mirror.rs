@@ -65,6 +65,7 @@ fn storage_mirrors() -> Vec<Mirror> {
         mirror_of::<QueueCount>(),
         mirror_of::<ConvertProgress>(),
         mirror_of::<Recovered>(),
+        mirror_of::<WorkNotice>(),
         mirror_of::<ErrorKind>(),
         mirror_of::<StorageError>(),
         mirror_of::<SettingProblem>(),
@@ -359,6 +360,19 @@ fn check_package(dir: &str, contract: &str, mirrors: Vec<Mirror>) {
 #[test]
 fn storage_mirrors_match_wit() {
     check_package("storage", storage::CONTRACT, storage_mirrors());
+}
+
+/// The 0.3.0 plugins a host still loads (`storage::COMPATIBLE`) exchange
+/// the same types: every 0.3.0 type is today's, only `work-notice` (and its
+/// method) came later, so postcard encodes both alike.
+#[test]
+fn storage_0_3_0_types_are_todays() {
+    assert_eq!(storage::COMPATIBLE, ["ixn:storage@0.3.0"]);
+    let mirrors = storage_mirrors()
+        .into_iter()
+        .filter(|m| m.wit_name != "work-notice")
+        .collect();
+    check_package("storage-0.3.0", "ixn:storage@0.3.0", mirrors);
 }
 
 #[test]

@@ -18,7 +18,7 @@
 //!
 //! Each suite test is a `pub fn name<H: Harness>(h: &H)` in the module of the
 //! calls it is about ([`submit`], [`claim`], [`apply`], [`convert`],
-//! [`faults`], [`concurrency`], [`open`]); they can also be called one by one.
+//! [`faults`], [`concurrency`], [`open`], [`notices`]); they can also be called one by one.
 //! A new one is listed in [`conformance_suite!`] too: this crate's own unit
 //! test fails until it is.
 //! What the suite writes from outside is plain SQL on the `interactions`
@@ -35,6 +35,7 @@ pub mod common;
 pub mod concurrency;
 pub mod convert;
 pub mod faults;
+pub mod notices;
 pub mod open;
 pub mod submit;
 

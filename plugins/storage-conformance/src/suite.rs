@@ -43,6 +43,7 @@ macro_rules! conformance_suite {
             concurrency::concurrent_claimers_never_share_an_interaction,
             concurrency::callable_from_spawn_blocking_of_another_runtime,
             open::bad_custom_fields_are_refused,
+            notices::work_placed_by_another_instance_is_told_by_queue,
         );
     };
     (@tests $harness:expr; $($module:ident :: $name:ident),* $(,)?) => {
@@ -64,12 +65,13 @@ macro_rules! conformance_suite {
 mod tests {
     /// The suite's modules and their sources. A new module goes here too: the
     /// test checks `lib.rs` declares no other.
-    const MODULES: [(&str, &str); 7] = [
+    const MODULES: [(&str, &str); 8] = [
         ("apply", include_str!("apply.rs")),
         ("claim", include_str!("claim.rs")),
         ("concurrency", include_str!("concurrency.rs")),
         ("convert", include_str!("convert.rs")),
         ("faults", include_str!("faults.rs")),
+        ("notices", include_str!("notices.rs")),
         ("open", include_str!("open.rs")),
         ("submit", include_str!("submit.rs")),
     ];

@@ -1,6 +1,6 @@
 //! `apply`: decisions of BP plugins on claimed interactions.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ixn_plugin_api::storage::{ApplyOutcome, DecisionRecord, Outcome, StorageError};
 use ixn_sql::interactions::errors::{db, db_with};
@@ -41,12 +41,13 @@ impl Store {
         // order: two batches lock count rows in the same order, never in a
         // cycle (a shard per record deadlocked under three hosts).
         let shard = shard(&batch[0].id);
-        let mut stopped: BTreeMap<String, i64> = BTreeMap::new();
+        let mut touched = Touched::default();
         let mut outcomes = Vec::with_capacity(batch.len());
         for rec in batch {
-            outcomes.push(apply_one(&mut tx, &layout.schema, rec, &mut stopped).await?);
+            outcomes.push(apply_one(&mut tx, &layout.schema, rec, &mut touched).await?);
         }
-        for (queue, n) in stopped {
+        self.announce(&mut *tx, &touched.placed_in).await?;
+        for (queue, n) in touched.stopped_in {
             sqlx::query(
                 "INSERT INTO \"queue_stopped_counts\" (\"queue\", \"shard\", \"stopped\") VALUES ($1, $2, $3) \
                  ON CONFLICT (\"queue\", \"shard\") DO UPDATE \
@@ -66,12 +67,21 @@ impl Store {
     }
 }
 
-/// Applies one record; a stop is counted in `stopped` (per queue).
+/// What the applied records of a batch did to queues.
+#[derive(Default)]
+struct Touched {
+    /// Stops per queue.
+    stopped_in: BTreeMap<String, i64>,
+    /// Queues an interaction was moved to or released in.
+    placed_in: BTreeSet<String>,
+}
+
+/// Applies one record, noting in `touched` what it did to its queues.
 async fn apply_one(
     conn: &mut PgConnection,
     schema: &Schema,
     rec: DecisionRecord,
-    stopped_in: &mut BTreeMap<String, i64>,
+    touched: &mut Touched,
 ) -> Result<ApplyOutcome, StorageError> {
     let what = format!("apply decision to interaction `{}`", rec.id);
     // FOR UPDATE: the lease is checked and the row changed with no other
@@ -95,6 +105,11 @@ async fn apply_one(
 
     let mut update = QueryBuilder::<Postgres>::new("UPDATE \"interactions\" SET ");
     let stopped = matches!(rec.outcome, Outcome::Stop(_));
+    let placed_in = match &rec.outcome {
+        Outcome::MoveToQueue(to) => Some(to.clone()),
+        Outcome::Release(_) => Some(queue.clone()),
+        Outcome::Stop(_) => None,
+    };
     match rec.outcome {
         Outcome::MoveToQueue(queue) => {
             if queue.is_empty() {
@@ -178,8 +193,9 @@ async fn apply_one(
     }
     savepoint(conn, "RELEASE SAVEPOINT", &what).await?;
     if stopped {
-        *stopped_in.entry(queue).or_default() += 1;
+        *touched.stopped_in.entry(queue).or_default() += 1;
     }
+    touched.placed_in.extend(placed_in);
     Ok(ApplyOutcome::Applied)
 }
 

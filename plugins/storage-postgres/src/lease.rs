@@ -2,6 +2,8 @@
 //! (back) in a queue, queued, their lease ended. Each is one statement, so
 //! atomic without an explicit transaction.
 
+use std::collections::BTreeSet;
+
 use ixn_plugin_api::storage::{Recovered, StorageError};
 use ixn_sql::interactions::errors::db_with;
 
@@ -24,7 +26,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(db_with(what))?;
-        Ok(recovered(rows))
+        self.put_back(rows).await
     }
 
     /// Every live interaction leased by an owner whose name starts with
@@ -47,7 +49,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(db_with(&what))?;
-        Ok(recovered(rows))
+        self.put_back(rows).await
     }
 
     /// Every live interaction of the removed queue `from` goes to `to`,
@@ -77,6 +79,20 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(db_with(&what))?;
+        self.put_back(rows).await
+    }
+}
+
+impl Store {
+    /// Announces the queues the rows were put back in (after the statement's
+    /// commit: a listener that claims at once finds them) and answers them.
+    /// A failed announcement is only logged: the rows are back either way,
+    /// and the other hosts' views find them at their next check.
+    async fn put_back(&self, rows: Vec<(String, String)>) -> Result<Vec<Recovered>, StorageError> {
+        let queues: BTreeSet<String> = rows.iter().map(|(_, q)| q.clone()).collect();
+        if let Err(e) = self.announce(&self.pool, &queues).await {
+            tracing::warn!(error = %e, "postgres storage: could not announce interactions put back in their queues");
+        }
         Ok(recovered(rows))
     }
 }

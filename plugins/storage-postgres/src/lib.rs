@@ -21,7 +21,8 @@
 //! Settings (`[storage.settings]`): `url` (required, `postgres://…`),
 //! `schema` (default `ixn`), `max-connections` (default 8),
 //! `connect-timeout-ms` (default 5000), `partitions` (an array of tables with
-//! `name`, `queues` and an optional `tablespace`).
+//! `name`, `queues` and an optional `tablespace`), `poll-only` (default
+//! false: idle views on every host are woken by LISTEN/NOTIFY, `notices.rs`).
 //!
 //! The crate is both a `cdylib` (a plugin `.so` exporting
 //! `ixn_plugin_entry_postgres`) and an `rlib` the host links in as a
@@ -34,6 +35,7 @@ mod claim;
 mod convert;
 mod explain;
 mod lease;
+mod notices;
 mod partitions;
 mod read;
 mod schema;
@@ -50,7 +52,7 @@ use std::time::Duration;
 use ixn_plugin_api::storage::{
     ApplyOutcome, ClaimRequest, ConvertProgress, CustomField, DecisionRecord, Interaction,
     MoveQueue, NewInteraction, OpenSettings, QueueCount, Recovered, SettingProblem, StorageBackend,
-    StorageError,
+    StorageError, WorkNotice,
 };
 use tokio::runtime::Runtime;
 
@@ -223,6 +225,11 @@ impl StorageBackend for PostgresBackend {
 
     fn convert_step(&self, bulk_size: u32) -> Result<ConvertProgress, StorageError> {
         self.run(|s| async move { s.convert_step(bulk_size).await })
+    }
+
+    fn wait_for_work(&self, timeout_ms: u32) -> Result<WorkNotice, StorageError> {
+        let timeout = Duration::from_millis(u64::from(timeout_ms));
+        self.run(|s| async move { Ok(s.wait_for_work(timeout).await) })
     }
 }
 

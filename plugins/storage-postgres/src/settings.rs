@@ -29,6 +29,8 @@ struct Document {
     connect_timeout_ms: u64,
     #[serde(default)]
     partitions: Vec<PartitionDocument>,
+    #[serde(default)]
+    poll_only: bool,
 }
 
 /// One `[[storage.settings.partitions]]` as written.
@@ -67,6 +69,12 @@ pub struct Settings {
     /// the order written; every queue they do not list is in the default
     /// partition.
     pub partitions: Vec<Partition>,
+    /// `poll-only`: no LISTEN/NOTIFY, so idle views hear of work placed by
+    /// other hosts only at their `check-interval` (for a connection pooler
+    /// in transaction mode, such as PgBouncer's, where LISTEN does not work;
+    /// River's `PollOnly`). Every host of one schema should say the same:
+    /// a poll-only host sends no notices either.
+    pub poll_only: bool,
 }
 
 /// A named partition of the plan: the interactions of `queues`, in the
@@ -153,6 +161,7 @@ impl Settings {
             max_connections: doc.max_connections,
             connect_timeout: Duration::from_millis(doc.connect_timeout_ms),
             partitions,
+            poll_only: doc.poll_only,
         })
     }
 }

@@ -1,15 +1,18 @@
 //! The connection pool and the layout, shared by the operations
 //! (`submit.rs`, `claim.rs`, `apply.rs`, `read.rs`, `lease.rs`, `convert.rs`).
 
+use std::collections::BTreeSet;
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
-use ixn_plugin_api::storage::{CustomField, StorageError};
+use ixn_plugin_api::storage::{CustomField, StorageError, WorkNotice};
 use ixn_sql::interactions::errors::{context, db, db_with};
 use ixn_sql::interactions::row::select_list_with_blob_as_text;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
+use crate::notices::{self, Listener};
 use crate::partitions::{self, PlanChange};
 use crate::schema::{self, Schema};
 use crate::settings::Settings;
@@ -40,6 +43,8 @@ pub(crate) struct Store {
     layout: RwLock<Arc<Layout>>,
     /// The view indexes looked at so far.
     pub view_indexes: view_index::Known,
+    /// The schema's NOTIFY channel and its listener; `None` with `poll-only`.
+    notices: Option<(String, Listener)>,
 }
 
 impl Store {
@@ -77,12 +82,47 @@ impl Store {
                 "postgres storage: applied the partition plan"
             );
         }
+        let notices = if settings.poll_only {
+            None
+        } else {
+            let channel = notices::channel(&settings.schema);
+            // Named, so an operator sees which connection it is.
+            let options = connect_options(&settings)?
+                .application_name(&format!("ixn-listen:{}", settings.schema));
+            let listener = Listener::start(options, channel.clone(), settings.connect_timeout);
+            Some((channel, listener))
+        };
         Ok(Store {
             pool,
             db_schema: settings.schema,
             layout: RwLock::new(Arc::new(Layout::new(schema))),
             view_indexes: view_index::Known::default(),
+            notices,
         })
+    }
+
+    /// Tells every host listening on this schema that work was placed in
+    /// `queues`; with `conn` a transaction, at its commit. Nothing with `poll-only`.
+    pub async fn announce<'c>(
+        &self,
+        conn: impl sqlx::PgExecutor<'c>,
+        queues: &BTreeSet<String>,
+    ) -> Result<(), StorageError> {
+        match &self.notices {
+            Some((channel, _)) => notices::announce(conn, channel, queues)
+                .await
+                .map_err(db_with("announce the placed work")),
+            None => Ok(()),
+        }
+    }
+
+    /// `wait-for-work`: the queues the listener heard of, waiting up to
+    /// `timeout` for one; `Unsupported` with `poll-only`.
+    pub async fn wait_for_work(&self, timeout: Duration) -> WorkNotice {
+        match &self.notices {
+            Some((_, listener)) => listener.wait(timeout).await,
+            None => WorkNotice::Unsupported,
+        }
     }
 
     /// The layout now; an operation holds on to it from start to end.
@@ -124,11 +164,16 @@ impl Store {
     }
 }
 
+/// The connection options of `settings`: its URL, `search_path` its schema.
+fn connect_options(settings: &Settings) -> Result<PgConnectOptions, StorageError> {
+    Ok(PgConnectOptions::from_str(&settings.url)
+        .map_err(|e| StorageError::permanent(format!("postgres settings: `url`: {e}")))?
+        .options([("search_path", settings.schema.as_str())]))
+}
+
 /// A pool on `settings`, every connection's `search_path` its schema.
 pub(crate) async fn connect(settings: &Settings) -> Result<PgPool, StorageError> {
-    let options = PgConnectOptions::from_str(&settings.url)
-        .map_err(|e| StorageError::permanent(format!("postgres settings: `url`: {e}")))?
-        .options([("search_path", settings.schema.as_str())]);
+    let options = connect_options(settings)?;
     PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(settings.connect_timeout)

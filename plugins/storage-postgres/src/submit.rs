@@ -1,5 +1,7 @@
 //! `submit`: a batch of new interactions in one transaction.
 
+use std::collections::BTreeSet;
+
 use ixn_plugin_api::storage::{NewInteraction, State, StorageError};
 use ixn_sql::interactions::errors::{context, db, db_with, is_unique_violation};
 use ixn_sql::interactions::properties::split_new;
@@ -20,6 +22,7 @@ impl Store {
         let layout = self.layout();
         let schema = &layout.schema;
         let mut rows = Vec::with_capacity(batch.len());
+        let mut queues = BTreeSet::new();
         for n in batch {
             let what = format!("submit interaction `{}`", n.id);
             if n.id.is_empty() {
@@ -33,6 +36,7 @@ impl Store {
                 )));
             }
             let split = split_new(schema, n.properties).map_err(context(&what))?;
+            queues.insert(n.queue.clone());
             let standard = vec![
                 Param::Text(n.id),
                 Param::Text(n.tenant),
@@ -81,6 +85,7 @@ impl Store {
                 }
             })?;
         }
+        self.announce(&mut *tx, &queues).await?;
         tx.commit().await.map_err(db_with("submit: commit"))
     }
 }

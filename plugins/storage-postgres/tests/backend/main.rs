@@ -7,5 +7,6 @@
 mod conformance;
 mod explain;
 mod harness;
+mod notices;
 mod own;
 mod partitions;
