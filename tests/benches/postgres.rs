@@ -26,19 +26,32 @@
 //!    best of three runs each; and graphile-worker (npm) on the same server,
 //!    tuned as its docs advise (`tests/benches/graphile-worker`; skipped,
 //!    saying so, without `node`).
+//!    Also ixn's claim followed by a stop decision applied to each claimed
+//!    interaction (`apply`, one per batch), which is what a graphile-worker
+//!    job's figure counts (fetched, run, completed); and graphile-worker
+//!    without its batching too.
 //! 3. **Start-up with 1 000 000 stored**: `Server::start` on
 //!    `config/postgres.toml` pointed at the unpartitioned schema of (1),
 //!    until `/health` answers.
+//! 4. **End to end**: `ixn demo` on `config/postgres.toml` (10 000 e-mails,
+//!    32 clients, the WASM classifier and router, the event loggers), alone
+//!    and with two more `ixn serve` processes claiming from the same schema
+//!    (woken by LISTEN/NOTIFY); interactions per second, the 3-host figure
+//!    as a ratio of the 1-host one.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use std::path::Path;
+
 use ixn::config::{Config, Overrides};
+use ixn::demo::DemoArgs;
 use ixn::server::Server;
 use ixn_plugin_api::storage::{
-    ClaimRequest, CustomField, FieldType, OpenSettings, State, StorageBackend,
+    ApplyOutcome, ClaimRequest, CustomField, DecisionRecord, FieldType, OpenSettings, Outcome,
+    State, StorageBackend,
 };
 use ixn_storage_postgres::PostgresBackend;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
@@ -49,10 +62,19 @@ const ACTIVE_QUEUES: [&str; 3] = ["email.Inbound", "email.Billing", "email.Techn
 const ACTIVE_PER_QUEUE: i64 = 1_000;
 const SELECTS: usize = 3_000;
 
+const E2E_INTERACTIONS: usize = 10_000;
+const E2E_CLIENTS: usize = 32;
+
 const CLAIMABLE: i64 = 100_000;
 const CLAIM_BATCH: u32 = 100;
 const CLAIMERS: usize = 4;
 const RUNS: usize = 3;
+
+/// graphile-worker's settings without its batching (`bench.mjs` merges them
+/// over the tuned ones): no local queue, each completion its own statement,
+/// its defaults (the docs' "without batching" run).
+const GW_UNBATCHED: &str =
+    r#"{"localQueue": {"size": -1}, "completeJobBatchDelay": -1, "failJobBatchDelay": -1}"#;
 
 fn main() -> anyhow::Result<()> {
     let url = std::env::var("IXN_TEST_PG_URL")
@@ -68,15 +90,24 @@ fn main() -> anyhow::Result<()> {
         let flat = format!("ixn_bench_flat_{}", std::process::id());
         let parted = format!("ixn_bench_parted_{}", std::process::id());
         let claims = format!("ixn_bench_claims_{}", std::process::id());
-        let result = run(&url, &flat, &parted, &claims).await;
-        for schema in [&flat, &parted, &claims] {
+        let e2e_one = format!("ixn_bench_e2e1_{}", std::process::id());
+        let e2e_three = format!("ixn_bench_e2e3_{}", std::process::id());
+        let result = run(&url, &flat, &parted, &claims, &e2e_one, &e2e_three).await;
+        for schema in [&flat, &parted, &claims, &e2e_one, &e2e_three] {
             let _ = execute(&url, &format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")).await;
         }
         result
     })
 }
 
-async fn run(url: &str, flat: &str, parted: &str, claims: &str) -> anyhow::Result<()> {
+async fn run(
+    url: &str,
+    flat: &str,
+    parted: &str,
+    claims: &str,
+    e2e_one: &str,
+    e2e_three: &str,
+) -> anyhow::Result<()> {
     println!(
         "[1] the seed's experiment: {ARCHIVED} interactions in {ARCHIVE_QUEUES} archive queues, {} in {} active queues",
         ACTIVE_PER_QUEUE * ACTIVE_QUEUES.len() as i64,
@@ -135,12 +166,21 @@ async fn run(url: &str, flat: &str, parted: &str, claims: &str) -> anyhow::Resul
         "[2] claims per second: {CLAIMABLE} queued in one queue, batches of {CLAIM_BATCH}, {CLAIMERS} claimers, best of {RUNS}"
     );
     drop(open(url, claims, serde_json::json!([]))?);
-    let (mut ixn, mut bare) = (0.0f64, 0.0f64);
+    let (mut ixn, mut bare, mut ixn_stop) = (0.0f64, 0.0f64, 0.0f64);
     for _ in 0..RUNS {
         fill_claimable(url, claims).await?;
-        ixn = ixn.max(claims_through_ixn(url, claims)?);
+        ixn = ixn.max(claims_through_ixn(url, claims, false)?);
         fill_claimable(url, claims).await?;
         bare = bare.max(claims_bare(url, claims).await?);
+        fill_claimable(url, claims).await?;
+        ixn_stop = ixn_stop.max(claims_through_ixn(url, claims, true)?);
+        let mut conn = PgConnection::connect(url).await?;
+        let stopped: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM \"{claims}\".interactions WHERE stopped_at IS NOT NULL"
+        )))
+        .fetch_one(&mut conn)
+        .await?;
+        anyhow::ensure!(stopped == CLAIMABLE, "{stopped} of {CLAIMABLE} stopped");
     }
     println!(
         "    {:<52} {:>10.0} claims/s  baseline",
@@ -152,14 +192,26 @@ async fn run(url: &str, flat: &str, parted: &str, claims: &str) -> anyhow::Resul
         ixn,
         ixn / bare
     );
-    match graphile_worker(url) {
-        Ok(gw) => println!(
-            "    {:<52} {:>10.0} jobs/s    ixn {:.2}x graphile-worker",
-            "graphile-worker (npm), tuned per its docs",
-            gw,
-            ixn / gw
-        ),
-        Err(e) => println!("    graphile-worker: skipped: {e:#}"),
+    println!(
+        "    {:<52} {:>10.0} claims/s  {:.2}x bare",
+        "ixn claim, then apply a stop to each (a job's life)",
+        ixn_stop,
+        ixn_stop / bare
+    );
+    // A graphile-worker job is fetched, run and completed (deleted): its
+    // figure is set against ixn's claim and its claim-and-stop.
+    for (name, settings) in [
+        ("graphile-worker (npm), tuned per its docs", "{}"),
+        ("graphile-worker, the same without batching", GW_UNBATCHED),
+    ] {
+        match graphile_worker(url, settings) {
+            Ok(gw) => println!(
+                "    {name:<52} {gw:>10.0} jobs/s    ixn claim {:.2}x, claim-and-stop {:.2}x",
+                ixn / gw,
+                ixn_stop / gw
+            ),
+            Err(e) => println!("    {name}: skipped: {e:#}"),
+        }
     }
 
     println!();
@@ -172,7 +224,116 @@ async fn run(url: &str, flat: &str, parted: &str, claims: &str) -> anyhow::Resul
         "    Server::start until /health answers          {:>10.0} ms",
         started.as_secs_f64() * 1000.0
     );
+
+    println!();
+    println!(
+        "[4] end to end: `ixn demo` on config/postgres.toml, {E2E_INTERACTIONS} e-mails from {E2E_CLIENTS} clients through the sample business process"
+    );
+    let one = demo_on_hosts(url, e2e_one, 1).await?;
+    println!(
+        "    {:<52} {:>10.0} interactions/s  baseline",
+        "1 host (the demo's own)", one
+    );
+    let three = demo_on_hosts(url, e2e_three, 3).await?;
+    println!(
+        "    {:<52} {:>10.0} interactions/s  {:.2}x 1 host",
+        "3 hosts (the demo's and 2 `ixn serve` claiming too)",
+        three,
+        three / one
+    );
     Ok(())
+}
+
+/// `ixn demo` on `config/postgres.toml` in `schema`, with `hosts - 1` more
+/// `ixn serve` processes on the same schema sharing the work (the demo
+/// submits to its own host only; every host's views claim); the demo's
+/// interactions per second, once it checked every e-mail stopped.
+async fn demo_on_hosts(url: &str, schema: &str, hosts: usize) -> anyhow::Result<f64> {
+    execute(url, &format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")).await?;
+    let dir = tempfile::tempdir()?;
+    let mut others = Vec::new();
+    for n in 2..=hosts {
+        let host_dir = dir.path().join(format!("host-{n}"));
+        std::fs::create_dir_all(&host_dir)?;
+        let config = e2e_config(
+            url,
+            schema,
+            &format!("ixn-bench-{n}"),
+            &host_dir.join("data"),
+        )?;
+        others.push(ixn_tests::ServeProcess::start(&host_dir, &config)?);
+    }
+    let path = dir.path().join("demo.toml");
+    std::fs::write(
+        &path,
+        e2e_config(url, schema, "ixn-bench-1", &dir.path().join("data"))?,
+    )?;
+    let args = DemoArgs {
+        interactions: E2E_INTERACTIONS,
+        clients: E2E_CLIENTS,
+        seed: 7,
+        json: false,
+        stall_timeout: 120,
+    };
+    let demo = ixn::demo::run_demo(&path, &args).await;
+    for host in &mut others {
+        host.signal("TERM")?;
+        host.wait(Duration::from_secs(60))?;
+    }
+    let demo = demo.context("ixn demo")?;
+    if demo.submitted != E2E_INTERACTIONS
+        || demo.stopped as usize != E2E_INTERACTIONS
+        || demo.in_error != 0
+    {
+        bail!(
+            "the demo on {hosts} hosts did not process every e-mail: {} submitted, {} stopped, {} in error",
+            demo.submitted,
+            demo.stopped,
+            demo.in_error
+        );
+    }
+    Ok(demo.interactions_per_sec)
+}
+
+/// `config/postgres.toml` as host `node` on `schema`, its data in
+/// `data_dir`, on a free port, the components where the build put them.
+fn e2e_config(url: &str, schema: &str, node: &str, data_dir: &Path) -> anyhow::Result<String> {
+    let root = ixn_tests::repo_root();
+    let text = std::fs::read_to_string(root.join("config/postgres.toml"))?;
+    let replace = |text: String, from: &str, to: &str| -> anyhow::Result<String> {
+        anyhow::ensure!(text.contains(from), "config/postgres.toml has no `{from}`");
+        Ok(text.replace(from, to))
+    };
+    let text = replace(
+        text,
+        "node-id = \"ixn-pg-1\"",
+        &format!("node-id = \"{node}\""),
+    )?;
+    let text = replace(
+        text,
+        "listen = \"127.0.0.1:7480\"",
+        "listen = \"127.0.0.1:0\"",
+    )?;
+    let text = replace(
+        text,
+        "data-dir = \"../target/ixn-data-postgres\"",
+        &format!("data-dir = \"{}\"", data_dir.display()),
+    )?;
+    let text = replace(
+        text,
+        "url = \"postgres://postgres@127.0.0.1:5432/test\"",
+        &format!("url = \"{url}\""),
+    )?;
+    let text = replace(
+        text,
+        "schema = \"ixn_demo\"",
+        &format!("schema = \"{schema}\""),
+    )?;
+    replace(
+        text,
+        "\"../target/",
+        &format!("\"{}/", root.join("target").display()),
+    )
 }
 
 /// The partition plan of the partitioned schema.
@@ -359,8 +520,9 @@ async fn fill_claimable(url: &str, schema: &str) -> anyhow::Result<()> {
 }
 
 /// Claims through `PostgresBackend::claim` from `CLAIMERS` threads until the
-/// queue is empty; claims per second.
-fn claims_through_ixn(url: &str, schema: &str) -> anyhow::Result<f64> {
+/// queue is empty, with `stop` applying a stop decision to every claimed
+/// interaction (one `apply` per batch) before the next claim; claims per second.
+fn claims_through_ixn(url: &str, schema: &str, stop: bool) -> anyhow::Result<f64> {
     let backend = Arc::new(open(url, schema, serde_json::json!([]))?);
     let claimed = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
@@ -385,6 +547,27 @@ fn claims_through_ixn(url: &str, schema: &str) -> anyhow::Result<f64> {
                         return Ok(());
                     }
                     claimed.fetch_add(got.len() as u64, Ordering::Relaxed);
+                    if stop {
+                        let decisions = got
+                            .iter()
+                            .map(|i| DecisionRecord {
+                                id: i.id.clone(),
+                                owner: format!("bench/{t}"),
+                                outcome: Outcome::Stop("done".into()),
+                                set_properties: Vec::new(),
+                                remove_properties: Vec::new(),
+                                component_version: None,
+                                now: 1_800_000_000_001,
+                            })
+                            .collect();
+                        let outcomes = backend
+                            .apply(decisions)
+                            .map_err(|e| anyhow::anyhow!("apply: {e}"))?;
+                        anyhow::ensure!(
+                            outcomes.iter().all(|o| *o == ApplyOutcome::Applied),
+                            "a stop was not applied: {outcomes:?}"
+                        );
+                    }
                 }
             })
         })
@@ -442,7 +625,7 @@ async fn claims_bare(url: &str, schema: &str) -> anyhow::Result<f64> {
 
 /// graphile-worker's jobs per second on the same server (its own schema),
 /// best of `RUNS`, installing its npm package on first use.
-fn graphile_worker(url: &str) -> anyhow::Result<f64> {
+fn graphile_worker(url: &str, settings: &str) -> anyhow::Result<f64> {
     let dir = ixn_tests::repo_root().join("tests/benches/graphile-worker");
     which("node")?;
     if !dir.join("node_modules").is_dir() {
@@ -459,6 +642,7 @@ fn graphile_worker(url: &str) -> anyhow::Result<f64> {
             .arg("bench.mjs")
             .arg(url)
             .arg(CLAIMABLE.to_string())
+            .env("GW_BENCH_SETTINGS", settings)
             .current_dir(&dir)
             .stderr(std::process::Stdio::inherit())
             .output()

@@ -2,14 +2,15 @@
 //! hosts claiming from the same table at once.
 //!
 //! The rows are selected `FOR UPDATE SKIP LOCKED` and leased in the same
-//! transaction: a second claimer, on this host or another, skips the rows a
+//! statement: a second claimer, on this host or another, skips the rows a
 //! first one holds instead of waiting for them, and once the first commits
 //! they are no longer queued (the peers River, Oban and graphile-worker
 //! claim the same way).
 
 use ixn_plugin_api::storage::{ClaimRequest, Interaction, StorageError};
+use ixn_sql::PushParam;
 use ixn_sql::condition::render_order;
-use ixn_sql::interactions::claim::{lease_until, mark_leased, select_claimable};
+use ixn_sql::interactions::claim::{lease_until, select_claimable};
 use ixn_sql::interactions::errors::{context, db_with};
 use ixn_sql::interactions::row;
 use sqlx::{Postgres, QueryBuilder};
@@ -27,44 +28,19 @@ impl Store {
         }
         let layout = self.layout();
         let schema = &layout.schema;
-        let mut select = claimable(&layout, &req, "").map_err(context(&what))?;
+        let lease_until = lease_until(&req);
+        let mut claim = lease_claimable(&layout, &req, lease_until).map_err(context(&what))?;
         self.ensure_view_index(&layout, &req);
-
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(db_with(format!("{what}: begin")))?;
-        let rows = select
+        let rows = claim
             .build()
-            .fetch_all(&mut *tx)
+            .fetch_all(&self.pool)
             .await
             .map_err(db_with(&what))?;
-        let mut claimed = rows
-            .iter()
+        // RETURNING gave the rows as leased.
+        rows.iter()
             .map(|r| row::interaction(r, schema))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(context(&what))?;
-        let lease_until = lease_until(&req);
-        let ids: Vec<String> = claimed.iter().map(|i| i.id.clone()).collect();
-        if !ids.is_empty() {
-            sqlx::query(
-                "UPDATE \"interactions\" SET \"state\" = $1, \"lease_owner\" = $2, \"lease_until\" = $3 \
-                 WHERE \"id\" = ANY($4)",
-            )
-            .bind(req.state.code())
-            .bind(req.owner.as_str())
-            .bind(lease_until)
-            .bind(&ids)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_with(format!("{what}: lease")))?;
-        }
-        tx.commit()
-            .await
-            .map_err(db_with(format!("{what}: commit")))?;
-        mark_leased(&mut claimed, &req, lease_until);
-        Ok(claimed)
+            .map_err(context(&what))
     }
 }
 
@@ -85,6 +61,38 @@ impl Store {
             tokio::spawn(view_index::ensure(self.pool.clone(), index));
         }
     }
+}
+
+/// The whole claim as one statement (one round trip, its own transaction):
+/// the claimable rows selected `FOR UPDATE SKIP LOCKED` in a CTE, leased by
+/// an UPDATE joined to it, and answered in the claim's order (RETURNING has
+/// none).
+fn lease_claimable(
+    layout: &Layout,
+    req: &ClaimRequest,
+    lease_until: i64,
+) -> Result<QueryBuilder<Postgres>, StorageError> {
+    let mut claim = select_claimable::<Postgres>(
+        "\"id\" AS \"claimed_id\"",
+        req,
+        &|c| layout.schema.is_queryable(c),
+        "WITH \"claimed\" AS (",
+    )?;
+    let order = render_order::<Postgres>(&req.order, &|c| layout.schema.is_queryable(c))?;
+    // The queue named again lets PostgreSQL look in its partition only.
+    claim
+        .push("), \"leased\" AS (UPDATE \"interactions\" SET \"state\" = ")
+        .push_param(req.state.code())
+        .push(", \"lease_owner\" = ")
+        .push_param(req.owner.as_str())
+        .push(", \"lease_until\" = ")
+        .push_param(lease_until)
+        .push(" FROM \"claimed\" WHERE \"id\" = \"claimed_id\" AND \"queue\" = ")
+        .push_param(req.queue.as_str())
+        .push(format_args!(" RETURNING {}", layout.select_list))
+        .push(") SELECT * FROM \"leased\" ORDER BY ")
+        .push(order);
+    Ok(claim)
 }
 
 /// The SELECT of a claim ([`select_claimable`]) with this layout.
