@@ -1,11 +1,19 @@
 //! `apply`: decisions of BP plugins on claimed interactions.
+//!
+//! A batch is one transaction: its rows are locked and read in one
+//! statement, then each record that still holds its lease is one UPDATE.
+//! PostgreSQL aborts a whole transaction on an error, so a record that
+//! breaks a constraint would take the batch with it: when one does, the
+//! batch is rolled back and applied again with a savepoint around each
+//! record, which refuses that record alone. Most batches break nothing and
+//! pay no savepoint.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use ixn_plugin_api::storage::{ApplyOutcome, DecisionRecord, Outcome, StorageError};
 use ixn_sql::interactions::errors::{db, db_with};
 use ixn_sql::interactions::properties::{apply_changes, decode_blob, encode_blob};
-use ixn_sql::{PushParam, quote};
+use ixn_sql::{Param, PushParam, quote};
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
 use crate::blob::push_blob;
@@ -16,6 +24,23 @@ use crate::store::Store;
 /// Rolls back one record's statements after a constraint it breaks, keeping
 /// the rest of the batch (PostgreSQL aborts the whole transaction otherwise).
 const RECORD_SAVEPOINT: &str = "ixn_apply_record";
+
+/// How a batch is tried.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Isolation {
+    /// No savepoints: a broken constraint ends the attempt.
+    None,
+    /// A savepoint around each record: a broken constraint refuses it.
+    PerRecord,
+}
+
+/// What an attempt came to.
+enum Attempt {
+    /// Committed, one outcome per record.
+    Done(Vec<ApplyOutcome>),
+    /// A record broke a constraint without a savepoint: rolled back.
+    Broken,
+}
 
 impl Store {
     /// Applies the batch in one transaction and answers one outcome per
@@ -31,12 +56,30 @@ impl Store {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
+        if let Attempt::Done(outcomes) = self.apply_batch(&batch, Isolation::None).await? {
+            return Ok(outcomes);
+        }
+        match self.apply_batch(&batch, Isolation::PerRecord).await? {
+            Attempt::Done(outcomes) => Ok(outcomes),
+            // A savepoint turns every broken constraint into a refusal.
+            Attempt::Broken => Err(StorageError::permanent(
+                "apply decisions: a record broke a constraint even with its own savepoint",
+            )),
+        }
+    }
+
+    async fn apply_batch(
+        &self,
+        batch: &[DecisionRecord],
+        isolation: Isolation,
+    ) -> Result<Attempt, StorageError> {
         let layout = self.layout();
         let mut tx = self
             .pool
             .begin()
             .await
             .map_err(db_with("apply decisions: begin"))?;
+        let mut locked = lock_rows(&mut tx, batch).await?;
         // One shard for the whole batch, its queues counted at the end in
         // order: two batches lock count rows in the same order, never in a
         // cycle (a shard per record deadlocked under three hosts).
@@ -44,7 +87,24 @@ impl Store {
         let mut touched = Touched::default();
         let mut outcomes = Vec::with_capacity(batch.len());
         for rec in batch {
-            outcomes.push(apply_one(&mut tx, &layout.schema, rec, &mut touched).await?);
+            let outcome = apply_one(
+                &mut tx,
+                &layout.schema,
+                rec,
+                &mut locked,
+                &mut touched,
+                isolation,
+            )
+            .await?;
+            match outcome {
+                Some(outcome) => outcomes.push(outcome),
+                None => {
+                    tx.rollback()
+                        .await
+                        .map_err(db_with("apply decisions: roll back"))?;
+                    return Ok(Attempt::Broken);
+                }
+            }
         }
         self.announce(&mut *tx, &touched.placed_in).await?;
         for (queue, n) in touched.stopped_in {
@@ -63,8 +123,47 @@ impl Store {
         tx.commit()
             .await
             .map_err(db_with("apply decisions: commit"))?;
-        Ok(outcomes)
+        Ok(Attempt::Done(outcomes))
     }
+}
+
+/// A row of the batch as locked: who holds its lease, where it is, its blob.
+struct Locked {
+    owner: Option<String>,
+    queue: String,
+    blob: Option<String>,
+}
+
+/// Locks and reads every row the batch names, in id order (two batches
+/// lock shared rows in the same order, never in a cycle). FOR UPDATE: the
+/// leases are checked and the rows changed with no other host's claim or
+/// decision in between.
+async fn lock_rows(
+    conn: &mut PgConnection,
+    batch: &[DecisionRecord],
+) -> Result<HashMap<String, Locked>, StorageError> {
+    let ids: Vec<&str> = batch.iter().map(|r| r.id.as_str()).collect();
+    let rows = sqlx::query(
+        "SELECT \"id\", \"lease_owner\", \"queue\", \"flexible_properties\"::text AS \"flexible_properties\" \
+         FROM \"interactions\" WHERE \"id\" = ANY($1) ORDER BY \"id\" FOR UPDATE",
+    )
+    .bind(ids)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_with("apply decisions: lock the interactions"))?;
+    let what = "apply decisions: read the locked interactions";
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get("id").map_err(db_with(what))?,
+                Locked {
+                    owner: row.try_get("lease_owner").map_err(db_with(what))?,
+                    queue: row.try_get("queue").map_err(db_with(what))?,
+                    blob: row.try_get(BLOB_COLUMN).map_err(db_with(what))?,
+                },
+            ))
+        })
+        .collect()
 }
 
 /// What the applied records of a batch did to queues.
@@ -76,32 +175,25 @@ struct Touched {
     placed_in: BTreeSet<String>,
 }
 
-/// Applies one record, noting in `touched` what it did to its queues.
+/// Applies one record, noting in `touched` what it did to its queues and in
+/// `locked` that its lease ended; `None` when, without a savepoint, it broke
+/// a constraint (the transaction is aborted).
 async fn apply_one(
     conn: &mut PgConnection,
     schema: &Schema,
-    rec: DecisionRecord,
+    rec: &DecisionRecord,
+    locked: &mut HashMap<String, Locked>,
     touched: &mut Touched,
-) -> Result<ApplyOutcome, StorageError> {
+    isolation: Isolation,
+) -> Result<Option<ApplyOutcome>, StorageError> {
     let what = format!("apply decision to interaction `{}`", rec.id);
-    // FOR UPDATE: the lease is checked and the row changed with no other
-    // host's claim or decision in between.
-    let row = sqlx::query(
-        "SELECT \"lease_owner\", \"queue\", \"flexible_properties\"::text AS \"flexible_properties\" \
-         FROM \"interactions\" WHERE \"id\" = $1 FOR UPDATE",
-    )
-    .bind(rec.id.as_str())
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db_with(&what))?;
-    let Some(row) = row else {
-        return Ok(ApplyOutcome::LeaseLost);
+    let Some(row) = locked.get_mut(&rec.id) else {
+        return Ok(Some(ApplyOutcome::LeaseLost));
     };
-    let owner: Option<String> = row.try_get("lease_owner").map_err(db_with(&what))?;
-    if owner.as_deref() != Some(rec.owner.as_str()) {
-        return Ok(ApplyOutcome::LeaseLost);
+    if row.owner.as_deref() != Some(rec.owner.as_str()) {
+        return Ok(Some(ApplyOutcome::LeaseLost));
     }
-    let queue: String = row.try_get("queue").map_err(db_with(&what))?;
+    let queue = row.queue.clone();
 
     let mut update = QueryBuilder::<Postgres>::new("UPDATE \"interactions\" SET ");
     let stopped = matches!(rec.outcome, Outcome::Stop(_));
@@ -110,16 +202,16 @@ async fn apply_one(
         Outcome::Release(_) => Some(queue.clone()),
         Outcome::Stop(_) => None,
     };
-    match rec.outcome {
+    match &rec.outcome {
         Outcome::MoveToQueue(queue) => {
             if queue.is_empty() {
-                return Ok(ApplyOutcome::Refused(
+                return Ok(Some(ApplyOutcome::Refused(
                     "the decision moves to an empty queue name".into(),
-                ));
+                )));
             }
             update
                 .push("\"queue\" = ")
-                .push_param(queue)
+                .push_param(queue.as_str())
                 .push(", \"state\" = 0, \"placed_in_queue_at\" = ")
                 .push_param(rec.now)
                 .push(", \"moved_to_queue_at\" = COALESCE(\"moved_to_queue_at\", ")
@@ -131,50 +223,67 @@ async fn apply_one(
                 .push("\"stopped_at\" = ")
                 .push_param(rec.now)
                 .push(", \"stop_reason\" = ")
-                .push_param(reason)
+                .push_param(reason.as_str())
                 .push(", \"state\" = 0");
         }
         Outcome::Release(at) => {
             update
                 .push("\"state\" = 0, \"scheduled_at\" = ")
-                .push_param(at);
+                .push_param(*at);
         }
     }
     update.push(", \"lease_owner\" = NULL, \"lease_until\" = NULL");
-    if let Some(version) = rec.component_version {
+    if let Some(version) = &rec.component_version {
         update
             .push(", \"component_version\" = ")
-            .push_param(version);
+            .push_param(version.as_str());
     }
 
-    // The blob is only read and rewritten when attached data changes.
+    // The blob is only rewritten when attached data changes.
+    let mut new_blob = None;
     if !rec.set_properties.is_empty() || !rec.remove_properties.is_empty() {
-        let text: Option<String> = row.try_get(BLOB_COLUMN).map_err(db_with(&what))?;
-        let mut blob = match decode_blob(text.as_deref().map(str::as_bytes)) {
+        let mut blob = match decode_blob(row.blob.as_deref().map(str::as_bytes)) {
             Ok(blob) => blob,
-            Err(m) => return Ok(ApplyOutcome::Refused(m)),
+            Err(m) => return Ok(Some(ApplyOutcome::Refused(m))),
         };
-        let columns =
-            match apply_changes(schema, &mut blob, rec.set_properties, rec.remove_properties) {
-                Ok(columns) => columns,
-                // A value this record carries breaks a custom field: refuse this record only.
-                Err(e) => return Ok(ApplyOutcome::Refused(e.message)),
-            };
+        let columns = match apply_changes(
+            schema,
+            &mut blob,
+            rec.set_properties.clone(),
+            rec.remove_properties.clone(),
+        ) {
+            Ok(columns) => columns,
+            // A value this record carries breaks a custom field: refuse this record only.
+            Err(e) => return Ok(Some(ApplyOutcome::Refused(e.message))),
+        };
+        let encoded = encode_blob(&blob)?;
+        new_blob = Some(match &encoded {
+            Param::Blob(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
+            _ => None,
+        });
         update.push(", \"flexible_properties\" = ");
-        push_blob(&mut update, encode_blob(&blob)?);
+        push_blob(&mut update, encoded);
         for (i, value) in columns {
             update
                 .push(format_args!(", {} = ", quote(&schema.custom[i].column)))
                 .push_param(value);
         }
     }
-    update.push(" WHERE \"id\" = ").push_param(rec.id);
+    // The queue too: PostgreSQL looks in the row's partition only.
+    update
+        .push(" WHERE \"id\" = ")
+        .push_param(rec.id.as_str())
+        .push(" AND \"queue\" = ")
+        .push_param(queue.as_str());
 
-    savepoint(conn, "SAVEPOINT", &what).await?;
+    if isolation == Isolation::PerRecord {
+        savepoint(conn, "SAVEPOINT", &what).await?;
+    }
     if let Err(e) = update.build().execute(&mut *conn).await {
-        // A constraint this one row breaks refuses the row (its statement is
-        // rolled back to the savepoint, the batch goes on); anything else
-        // fails the batch.
+        // A constraint this one row breaks refuses the row (with a savepoint,
+        // its statement is rolled back and the batch goes on; without one,
+        // the batch is tried again with savepoints); anything else fails the
+        // batch.
         use sqlx::error::ErrorKind as K;
         let broken_constraint = e.as_database_error().is_some_and(|d| {
             matches!(
@@ -185,18 +294,31 @@ async fn apply_one(
                     | K::CheckViolation
             )
         });
-        if broken_constraint {
-            savepoint(conn, "ROLLBACK TO SAVEPOINT", &what).await?;
-            return Ok(ApplyOutcome::Refused(e.to_string()));
+        if !broken_constraint {
+            return Err(db(&what, e));
         }
-        return Err(db(&what, e));
+        if isolation == Isolation::None {
+            return Ok(None);
+        }
+        savepoint(conn, "ROLLBACK TO SAVEPOINT", &what).await?;
+        return Ok(Some(ApplyOutcome::Refused(e.to_string())));
     }
-    savepoint(conn, "RELEASE SAVEPOINT", &what).await?;
+    if isolation == Isolation::PerRecord {
+        savepoint(conn, "RELEASE SAVEPOINT", &what).await?;
+    }
+    // A later record of the same interaction in this batch finds its lease ended.
+    row.owner = None;
+    if let Some(blob) = new_blob {
+        row.blob = blob;
+    }
+    if let Outcome::MoveToQueue(to) = &rec.outcome {
+        row.queue = to.clone();
+    }
     if stopped {
         *touched.stopped_in.entry(queue).or_default() += 1;
     }
     touched.placed_in.extend(placed_in);
-    Ok(ApplyOutcome::Applied)
+    Ok(Some(ApplyOutcome::Applied))
 }
 
 /// Shards of a queue's stopped count (see the first migration).

@@ -1,7 +1,10 @@
 //! What is PostgreSQL's own: settings, an unreachable server, the
-//! migrations recorded once, and the JSONB blob.
+//! migrations recorded once, the JSONB blob, and a constraint of the
+//! database broken by one record of a batch.
 
-use ixn_plugin_api::storage::{ErrorKind, OpenSettings, StorageBackend, Value};
+use ixn_plugin_api::storage::{
+    ApplyOutcome, DecisionRecord, ErrorKind, OpenSettings, Outcome, StorageBackend, Value,
+};
 use ixn_storage_conformance::{Db, common::*};
 use ixn_storage_postgres::PostgresBackend;
 
@@ -88,4 +91,61 @@ fn attached_data_outside_columns_is_jsonb() {
         .unwrap()
     });
     assert_eq!(subject, "tab\there \"quoted\" ünï");
+}
+
+/// A record whose UPDATE breaks a constraint of the database (here one an
+/// operator added) is refused alone: the batch is applied again with a
+/// savepoint around each record, and the others are applied.
+#[test]
+fn a_record_breaking_a_database_constraint_is_refused_alone() {
+    need_server!();
+    let h = PgHarness::new();
+    let db = Db::new(&h);
+    let b = db.open();
+    b.submit(vec![new_ix("a", "q"), new_ix("b", "q"), new_ix("c", "q")])
+        .unwrap();
+    assert_eq!(b.claim(claim_req("q", "o", 3, 2000)).unwrap().len(), 3);
+    on_own_connection(&db.database().url, Some(&db.database().name), async |c| {
+        sqlx::query(
+            "ALTER TABLE interactions ADD CONSTRAINT no_forbidden \
+             CHECK (stop_reason IS DISTINCT FROM 'forbidden')",
+        )
+        .execute(c)
+        .await
+        .unwrap()
+    });
+    let stop = |id: &str, reason: &str| DecisionRecord {
+        id: id.into(),
+        owner: "o".into(),
+        outcome: Outcome::Stop(reason.into()),
+        set_properties: vec![str_prop("Subject", "kept")],
+        remove_properties: Vec::new(),
+        component_version: None,
+        now: 2001,
+    };
+    let outcomes = b
+        .apply(vec![
+            stop("a", "done"),
+            stop("b", "forbidden"),
+            stop("c", "done"),
+        ])
+        .unwrap();
+    assert_eq!(outcomes[0], ApplyOutcome::Applied);
+    assert!(
+        matches!(&outcomes[1], ApplyOutcome::Refused(m) if m.contains("no_forbidden")),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[2], ApplyOutcome::Applied);
+    let (a, refused, c) = (
+        b.get("a".into()).unwrap().unwrap(),
+        b.get("b".into()).unwrap().unwrap(),
+        b.get("c".into()).unwrap().unwrap(),
+    );
+    assert_eq!(a.stop_reason.as_deref(), Some("done"));
+    assert_eq!(c.stop_reason.as_deref(), Some("done"));
+    assert!(a.properties.iter().any(|p| p.key == "Subject"));
+    // Unchanged: still leased, not stopped, no new attached data.
+    assert_eq!(refused.stopped_at, None);
+    assert_eq!(refused.lease_owner.as_deref(), Some("o"));
+    assert!(refused.properties.iter().all(|p| p.key != "Subject"));
 }
