@@ -1,8 +1,10 @@
 //! The PostgreSQL storage measured against baselines taken in the same run:
 //!
 //! ```text
-//! cargo bench -p ixn-tests --bench postgres
+//! cargo bench -p ixn-tests --bench postgres [-- seed claims end-to-end]
 //! ```
+//!
+//! Sections named after `--` run alone (`seed` is [1] and [3]); none, all.
 //!
 //! On the server at `IXN_TEST_PG_URL` (default the local
 //! `postgres://postgres@127.0.0.1:5432/test`), in schemas of its own that
@@ -76,6 +78,15 @@ const RUNS: usize = 3;
 const GW_UNBATCHED: &str =
     r#"{"localQueue": {"size": -1}, "completeJobBatchDelay": -1, "failJobBatchDelay": -1}"#;
 
+/// The schemas of a run, dropped at its end.
+struct Schemas {
+    flat: String,
+    parted: String,
+    claims: String,
+    e2e_one: String,
+    e2e_three: String,
+}
+
 fn main() -> anyhow::Result<()> {
     let url = std::env::var("IXN_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
@@ -87,27 +98,57 @@ fn main() -> anyhow::Result<()> {
         if PgConnection::connect(&url).await.is_err() {
             bail!("no PostgreSQL answers at {url} (set IXN_TEST_PG_URL)");
         }
-        let flat = format!("ixn_bench_flat_{}", std::process::id());
-        let parted = format!("ixn_bench_parted_{}", std::process::id());
-        let claims = format!("ixn_bench_claims_{}", std::process::id());
-        let e2e_one = format!("ixn_bench_e2e1_{}", std::process::id());
-        let e2e_three = format!("ixn_bench_e2e3_{}", std::process::id());
-        let result = run(&url, &flat, &parted, &claims, &e2e_one, &e2e_three).await;
-        for schema in [&flat, &parted, &claims, &e2e_one, &e2e_three] {
+        let name = |what: &str| format!("ixn_bench_{what}_{}", std::process::id());
+        let schemas = Schemas {
+            flat: name("flat"),
+            parted: name("parted"),
+            claims: name("claims"),
+            e2e_one: name("e2e1"),
+            e2e_three: name("e2e3"),
+        };
+        // `cargo bench` adds `--bench`; the rest name sections.
+        let sections: Vec<String> = std::env::args()
+            .skip(1)
+            .filter(|a| !a.starts_with("--"))
+            .collect();
+        let result = run(&url, &schemas, &sections).await;
+        for schema in [
+            &schemas.flat,
+            &schemas.parted,
+            &schemas.claims,
+            &schemas.e2e_one,
+            &schemas.e2e_three,
+        ] {
             let _ = execute(&url, &format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")).await;
         }
         result
     })
 }
 
-async fn run(
-    url: &str,
-    flat: &str,
-    parted: &str,
-    claims: &str,
-    e2e_one: &str,
-    e2e_three: &str,
-) -> anyhow::Result<()> {
+/// The sections the command line names (`seed`: [1] and [3], `claims`:
+/// [2], `end-to-end`: [4]), or all of them; each on schemas of its own.
+async fn run(url: &str, schemas: &Schemas, sections: &[String]) -> anyhow::Result<()> {
+    let wanted = |name: &str| sections.is_empty() || sections.iter().any(|s| s == name);
+    if wanted("seed") {
+        seed_experiment(url, &schemas.flat, &schemas.parted).await?;
+        println!();
+    }
+    if wanted("claims") {
+        claims_per_second(url, &schemas.claims).await?;
+        println!();
+    }
+    if wanted("seed") {
+        start_up_with_stored(url, &schemas.flat).await?;
+        println!();
+    }
+    if wanted("end-to-end") {
+        end_to_end(url, &schemas.e2e_one, &schemas.e2e_three).await?;
+    }
+    Ok(())
+}
+
+/// [1]
+async fn seed_experiment(url: &str, flat: &str, parted: &str) -> anyhow::Result<()> {
     println!(
         "[1] the seed's experiment: {ARCHIVED} interactions in {ARCHIVE_QUEUES} archive queues, {} in {} active queues",
         ACTIVE_PER_QUEUE * ACTIVE_QUEUES.len() as i64,
@@ -161,7 +202,11 @@ async fn run(
         b.1 / a.1
     );
 
-    println!();
+    Ok(())
+}
+
+/// [2]
+async fn claims_per_second(url: &str, claims: &str) -> anyhow::Result<()> {
     println!(
         "[2] claims per second: {CLAIMABLE} queued in one queue, batches of {CLAIM_BATCH}, {CLAIMERS} claimers, best of {RUNS}"
     );
@@ -214,7 +259,11 @@ async fn run(
         }
     }
 
-    println!();
+    Ok(())
+}
+
+/// [3]
+async fn start_up_with_stored(url: &str, flat: &str) -> anyhow::Result<()> {
     println!(
         "[3] start-up of `ixn serve` with {} stored (config/postgres.toml, no plan)",
         ARCHIVED + ACTIVE_PER_QUEUE * ACTIVE_QUEUES.len() as i64
@@ -225,7 +274,11 @@ async fn run(
         started.as_secs_f64() * 1000.0
     );
 
-    println!();
+    Ok(())
+}
+
+/// [4]
+async fn end_to_end(url: &str, e2e_one: &str, e2e_three: &str) -> anyhow::Result<()> {
     println!(
         "[4] end to end: `ixn demo` on config/postgres.toml, {E2E_INTERACTIONS} e-mails from {E2E_CLIENTS} clients through the sample business process"
     );

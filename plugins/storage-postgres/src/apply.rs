@@ -1,7 +1,9 @@
 //! `apply`: decisions of BP plugins on claimed interactions.
 //!
 //! A batch is one transaction: its rows are locked and read in one
-//! statement, then each record that still holds its lease is one UPDATE.
+//! statement, then the records that still hold their lease are applied:
+//! those that change attached data one UPDATE each, the others one UPDATE
+//! per outcome kind (`apply_bulk.rs`).
 //! PostgreSQL aborts a whole transaction on an error, so a record that
 //! breaks a constraint would take the batch with it: when one does, the
 //! batch is rolled back and applied again with a savepoint around each
@@ -16,6 +18,7 @@ use ixn_sql::interactions::properties::{apply_changes, decode_blob, encode_blob}
 use ixn_sql::{Param, PushParam, quote};
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
+use crate::apply_bulk::{Bulk, BulkError};
 use crate::blob::push_blob;
 use crate::fnv1a;
 use crate::schema::{BLOB_COLUMN, Schema};
@@ -28,7 +31,8 @@ const RECORD_SAVEPOINT: &str = "ixn_apply_record";
 /// How a batch is tried.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Isolation {
-    /// No savepoints: a broken constraint ends the attempt.
+    /// No savepoints, records without attached-data changes in bulk: a
+    /// broken constraint ends the attempt.
     None,
     /// A savepoint around each record: a broken constraint refuses it.
     PerRecord,
@@ -85,6 +89,7 @@ impl Store {
         // cycle (a shard per record deadlocked under three hosts).
         let shard = shard(&batch[0].id);
         let mut touched = Touched::default();
+        let mut bulk = (isolation == Isolation::None).then(Bulk::default);
         let mut outcomes = Vec::with_capacity(batch.len());
         for rec in batch {
             let outcome = apply_one(
@@ -93,7 +98,7 @@ impl Store {
                 rec,
                 &mut locked,
                 &mut touched,
-                isolation,
+                bulk.as_mut(),
             )
             .await?;
             match outcome {
@@ -104,6 +109,18 @@ impl Store {
                         .map_err(db_with("apply decisions: roll back"))?;
                     return Ok(Attempt::Broken);
                 }
+            }
+        }
+        if let Some(bulk) = bulk {
+            match bulk.run(&mut tx).await {
+                Ok(()) => {}
+                Err(BulkError::Broken) => {
+                    tx.rollback()
+                        .await
+                        .map_err(db_with("apply decisions: roll back"))?;
+                    return Ok(Attempt::Broken);
+                }
+                Err(BulkError::Failed(e)) => return Err(e),
             }
         }
         self.announce(&mut *tx, &touched.placed_in).await?;
@@ -177,15 +194,22 @@ struct Touched {
 
 /// Applies one record, noting in `touched` what it did to its queues and in
 /// `locked` that its lease ended; `None` when, without a savepoint, it broke
-/// a constraint (the transaction is aborted).
+/// a constraint (the transaction is aborted). With `bulk` (no savepoints),
+/// a record that changes no attached data is added to it, to be applied
+/// with the others like it after the loop.
 async fn apply_one(
     conn: &mut PgConnection,
     schema: &Schema,
     rec: &DecisionRecord,
     locked: &mut HashMap<String, Locked>,
     touched: &mut Touched,
-    isolation: Isolation,
+    bulk: Option<&mut Bulk>,
 ) -> Result<Option<ApplyOutcome>, StorageError> {
+    let isolation = if bulk.is_some() {
+        Isolation::None
+    } else {
+        Isolation::PerRecord
+    };
     let what = format!("apply decision to interaction `{}`", rec.id);
     let Some(row) = locked.get_mut(&rec.id) else {
         return Ok(Some(ApplyOutcome::LeaseLost));
@@ -202,6 +226,13 @@ async fn apply_one(
         Outcome::Release(_) => Some(queue.clone()),
         Outcome::Stop(_) => None,
     };
+    if let Some(bulk) = bulk
+        && Bulk::takes(rec)
+    {
+        bulk.add(rec, &queue);
+        ended(row, rec, None, stopped, queue, placed_in, touched);
+        return Ok(Some(ApplyOutcome::Applied));
+    }
     match &rec.outcome {
         Outcome::MoveToQueue(queue) => {
             if queue.is_empty() {
@@ -284,17 +315,7 @@ async fn apply_one(
         // its statement is rolled back and the batch goes on; without one,
         // the batch is tried again with savepoints); anything else fails the
         // batch.
-        use sqlx::error::ErrorKind as K;
-        let broken_constraint = e.as_database_error().is_some_and(|d| {
-            matches!(
-                d.kind(),
-                K::UniqueViolation
-                    | K::ForeignKeyViolation
-                    | K::NotNullViolation
-                    | K::CheckViolation
-            )
-        });
-        if !broken_constraint {
+        if !breaks_a_constraint(&e) {
             return Err(db(&what, e));
         }
         if isolation == Isolation::None {
@@ -306,7 +327,22 @@ async fn apply_one(
     if isolation == Isolation::PerRecord {
         savepoint(conn, "RELEASE SAVEPOINT", &what).await?;
     }
-    // A later record of the same interaction in this batch finds its lease ended.
+    ended(row, rec, new_blob, stopped, queue, placed_in, touched);
+    Ok(Some(ApplyOutcome::Applied))
+}
+
+/// Notes an applied record: a later record of the same interaction in this
+/// batch finds its lease ended (and its row where the record put it), and
+/// the queues it stopped in or placed it in are counted and announced.
+fn ended(
+    row: &mut Locked,
+    rec: &DecisionRecord,
+    new_blob: Option<Option<String>>,
+    stopped: bool,
+    queue: String,
+    placed_in: Option<String>,
+    touched: &mut Touched,
+) {
     row.owner = None;
     if let Some(blob) = new_blob {
         row.blob = blob;
@@ -318,7 +354,18 @@ async fn apply_one(
         *touched.stopped_in.entry(queue).or_default() += 1;
     }
     touched.placed_in.extend(placed_in);
-    Ok(Some(ApplyOutcome::Applied))
+}
+
+/// Whether `e` is a constraint one row broke (its record can be refused
+/// alone) rather than a failure of the database.
+pub(crate) fn breaks_a_constraint(e: &sqlx::Error) -> bool {
+    use sqlx::error::ErrorKind as K;
+    e.as_database_error().is_some_and(|d| {
+        matches!(
+            d.kind(),
+            K::UniqueViolation | K::ForeignKeyViolation | K::NotNullViolation | K::CheckViolation
+        )
+    })
 }
 
 /// Shards of a queue's stopped count (see the first migration).

@@ -30,6 +30,7 @@
 #![deny(missing_docs)]
 
 mod apply;
+mod apply_bulk;
 mod blob;
 mod claim;
 mod convert;

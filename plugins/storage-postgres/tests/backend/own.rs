@@ -148,4 +148,32 @@ fn a_record_breaking_a_database_constraint_is_refused_alone() {
     assert_eq!(refused.stopped_at, None);
     assert_eq!(refused.lease_owner.as_deref(), Some("o"));
     assert!(refused.properties.iter().all(|p| p.key != "Subject"));
+
+    // The same with no attached data, which goes in one bulk UPDATE first.
+    b.submit(vec![new_ix("d", "q"), new_ix("e", "q"), new_ix("f", "q")])
+        .unwrap();
+    assert_eq!(b.claim(claim_req("q", "o", 3, 2000)).unwrap().len(), 3);
+    let bare = |id: &str, reason: &str| DecisionRecord {
+        set_properties: Vec::new(),
+        ..stop(id, reason)
+    };
+    let outcomes = b
+        .apply(vec![
+            bare("d", "done"),
+            bare("e", "forbidden"),
+            bare("f", "done"),
+        ])
+        .unwrap();
+    assert_eq!(outcomes[0], ApplyOutcome::Applied);
+    assert!(
+        matches!(&outcomes[1], ApplyOutcome::Refused(m) if m.contains("no_forbidden")),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[2], ApplyOutcome::Applied);
+    let e = b.get("e".into()).unwrap().unwrap();
+    assert_eq!((e.stopped_at, e.lease_owner.as_deref()), (None, Some("o")));
+    for id in ["d", "f"] {
+        let ix = b.get(id.into()).unwrap().unwrap();
+        assert_eq!(ix.stop_reason.as_deref(), Some("done"), "{id}");
+    }
 }
