@@ -72,6 +72,9 @@ pub trait SqlDialect: Database {
     /// the same rows.
     const CLAIM_LOCK: &'static str;
 
+    /// The function counting a text's characters (not bytes).
+    const CHAR_LENGTH: &'static str;
+
     /// Appends `param` as a bound placeholder.
     fn push_param(out: &mut QueryBuilder<Self>, param: Param);
 }
@@ -83,6 +86,7 @@ impl SqlDialect for Sqlite {
     const NULLS_LAST: &'static str = "";
     // A claim runs in a write transaction: SQLite has one writer at a time.
     const CLAIM_LOCK: &'static str = "";
+    const CHAR_LENGTH: &'static str = "length";
 
     fn push_param(out: &mut QueryBuilder<Self>, param: Param) {
         match param {
@@ -105,6 +109,7 @@ impl SqlDialect for Postgres {
     // A second claimer skips the rows a first one holds instead of waiting
     // (as River, Oban and graphile-worker claim).
     const CLAIM_LOCK: &'static str = " FOR UPDATE SKIP LOCKED";
+    const CHAR_LENGTH: &'static str = "char_length";
 
     fn push_param(out: &mut QueryBuilder<Self>, param: Param) {
         match param {

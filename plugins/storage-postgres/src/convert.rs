@@ -11,13 +11,14 @@
 use ixn_plugin_api::storage::{ConvertProgress, CustomField, FieldType, StorageError, Value};
 use ixn_sql::attached::Blob;
 use ixn_sql::interactions::errors::{context, db_with};
+use ixn_sql::interactions::fields_change::CountRows;
 use ixn_sql::interactions::properties::{column_param, column_value, decode_blob, encode_blob};
 use ixn_sql::{Param, PushParam, quote};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 
 use crate::blob::push_blob;
-use crate::schema::{self, BLOB_COLUMN, Schema, TABLE};
+use crate::schema::{BLOB_COLUMN, Schema, TABLE};
 use crate::store::Store;
 
 /// The one-row table holding where the conversion stands.
@@ -95,7 +96,7 @@ async fn start(
         .await
         .map_err(db_with("lock the conversion"))?;
     // Every row: `id` is the primary key, never NULL.
-    let total = schema::count(conn, "\"id\" IS NOT NULL").await?.max(0) as u64;
+    let total = conn.count_rows("\"id\" IS NOT NULL").await?.max(0) as u64;
     let fingerprint = schema.fingerprint();
     match read_checkpoint(conn).await? {
         Some(mut c) if !reset && c.fields == fingerprint => {

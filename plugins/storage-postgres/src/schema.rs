@@ -117,68 +117,6 @@ pub(crate) async fn add_custom_columns(
     Ok(())
 }
 
-/// Refuses a new set of custom fields that would hide or break values stored
-/// under the old one, as on SQLite: a column dropped while it holds values,
-/// a column re-typed, a text length shorter than a stored value.
-pub(crate) async fn check_change(
-    conn: &mut PgConnection,
-    old: &Schema,
-    new: &Schema,
-) -> Result<(), StorageError> {
-    let mut problems = Vec::new();
-    for f in &old.custom {
-        let kept = new.custom.iter().find(|n| n.column == f.column);
-        let Some(n) = kept else {
-            let held = count(conn, &format!("{} IS NOT NULL", quote(&f.column))).await?;
-            if held > 0 {
-                problems.push(format!(
-                    "custom field `{}` is removed but {held} interaction(s) hold a value in its column `{}`: mark it `to-delete = true`, run `ixn convert-fields`, then remove it",
-                    f.key, f.column
-                ));
-            }
-            continue;
-        };
-        if column_type(n.field_type) != column_type(f.field_type) {
-            problems.push(format!(
-                "custom field `{}`: column `{}` is {} and cannot become {}: map the key to a new column (mark this one `to-delete` and run `ixn convert-fields` first)",
-                n.key,
-                f.column,
-                f.field_type.name(),
-                n.field_type.name()
-            ));
-        } else if n.field_type == FieldType::Text
-            && n.length > 0
-            && (f.length == 0 || n.length < f.length)
-        {
-            let longer = count(
-                conn,
-                &format!("char_length({}) > {}", quote(&f.column), n.length),
-            )
-            .await?;
-            if longer > 0 {
-                problems.push(format!(
-                    "custom field `{}`: {longer} stored value(s) of column `{}` are longer than the new length {}",
-                    n.key, f.column, n.length
-                ));
-            }
-        }
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(StorageError::permanent(problems.join("; ")))
-    }
-}
-
-/// Rows of the table matching `condition` (SQL built from checked identifiers only).
-pub(crate) async fn count(conn: &mut PgConnection, condition: &str) -> Result<i64, StorageError> {
-    let sql = format!("SELECT COUNT(*) FROM {} WHERE {condition}", quote(TABLE));
-    sqlx::query_scalar(AssertSqlSafe(sql))
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db_with(format!("count rows where {condition}")))
-}
-
 /// Column names and data types of the table in `db_schema`.
 async fn table_columns(
     conn: &mut PgConnection,

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use ixn_plugin_api::storage::{CustomField, StorageError, WorkNotice};
 use ixn_sql::interactions::errors::{context, db, db_with};
+use ixn_sql::interactions::fields_change::check_change;
 use ixn_sql::interactions::row::select_list_with_blob_as_text;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -146,7 +147,7 @@ impl Store {
             .begin()
             .await
             .map_err(db_with(format!("{what}: begin")))?;
-        schema::check_change(&mut tx, &old.schema, &new)
+        check_change(&mut *tx, &old.schema, &new)
             .await
             .map_err(context(what))?;
         schema::add_custom_columns(&mut tx, &self.db_schema, &new)

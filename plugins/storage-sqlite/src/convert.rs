@@ -10,11 +10,12 @@
 
 use ixn_plugin_api::storage::{ConvertProgress, CustomField, FieldType, StorageError, Value};
 use ixn_sql::WriteTx;
+use ixn_sql::interactions::fields_change::CountRows;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
 use crate::error::{context, db_with};
-use crate::schema::{self, BLOB_COLUMN, Schema, TABLE};
+use crate::schema::{BLOB_COLUMN, Schema, TABLE};
 use crate::store::{BEGIN_WRITE, Store};
 use ixn_sql::attached::Blob;
 use ixn_sql::interactions::properties::{column_param, column_value, decode_blob, encode_blob};
@@ -92,7 +93,7 @@ async fn start(
         .await
         .map_err(db_with(format!("create table `{CHECKPOINT}`")))?;
     // Every row: `id` is the primary key, never NULL.
-    let total = schema::count(conn, "\"id\" IS NOT NULL").await?.max(0) as u64;
+    let total = conn.count_rows("\"id\" IS NOT NULL").await?.max(0) as u64;
     let fingerprint = schema.fingerprint();
     match read_checkpoint(conn).await? {
         Some(mut c) if !reset && c.fields == fingerprint => {

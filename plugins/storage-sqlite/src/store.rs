@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use ixn_plugin_api::storage::{CustomField, StorageError};
 use ixn_sql::WriteTx;
+use ixn_sql::interactions::fields_change::check_change;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{SqliteConnection, SqlitePool};
 
@@ -83,7 +84,7 @@ impl Store {
             .await
             .map_err(db_with(format!("{what}: begin")))?;
         let checked = async {
-            schema::check_change(tx.conn(), &old, &new).await?;
+            check_change(tx.conn(), &old, &new).await?;
             schema::migrate(tx.conn(), &new).await
         }
         .await
