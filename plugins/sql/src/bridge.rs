@@ -6,7 +6,9 @@
 
 use std::future::Future;
 use std::sync::mpsc;
+use std::time::Duration;
 
+use ixn_plugin_api::storage::StorageError;
 use tokio::runtime::Runtime;
 
 /// Spawns `fut` on `runtime` and blocks the calling thread until it answers;
@@ -32,4 +34,75 @@ where
         let _ = tx.send(fut.await);
     });
     rx.recv().unwrap_or_else(|_| Err(lost()))
+}
+
+/// A storage plugin's private runtime: started at `open`, every call run
+/// on it ([`BackendRuntime::run`]), stopped without blocking when dropped.
+pub struct BackendRuntime {
+    /// `Some` until shut down.
+    runtime: Option<Runtime>,
+    /// The backend's name in errors (`sqlite`, `postgres`).
+    name: &'static str,
+}
+
+impl BackendRuntime {
+    /// A runtime of one worker thread named `ixn-storage-<name>`.
+    pub fn start(name: &'static str) -> Result<Self, StorageError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name(format!("ixn-storage-{name}"))
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                StorageError::permanent(format!("{name} storage: start its runtime: {e}"))
+            })?;
+        Ok(BackendRuntime {
+            runtime: Some(runtime),
+            name,
+        })
+    }
+
+    /// Runs `fut` on the runtime and waits for its answer ([`run_on`]).
+    pub fn run<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = Result<T, StorageError>> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let name = self.name;
+        let Some(runtime) = &self.runtime else {
+            return Err(StorageError::permanent(format!("{name} storage is closed")));
+        };
+        run_on(runtime, fut, || {
+            StorageError::permanent(format!(
+                "{name} storage: the operation ended without an answer"
+            ))
+        })
+    }
+
+    /// Runs `close` (closing the backend's pool), waiting at most `timeout`,
+    /// then stops the runtime without blocking: dropping a runtime the
+    /// ordinary way panics inside an async context. Later calls are refused.
+    pub fn shut_down(
+        &mut self,
+        close: impl Future<Output = ()> + Send + 'static,
+        timeout: Duration,
+    ) {
+        if let Some(runtime) = self.runtime.take() {
+            let (tx, rx) = mpsc::sync_channel(1);
+            runtime.spawn(async move {
+                close.await;
+                let _ = tx.send(());
+            });
+            let _ = rx.recv_timeout(timeout);
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Drop for BackendRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            // Never blocks nor panics, whatever thread this is.
+            runtime.shutdown_background();
+        }
+    }
 }

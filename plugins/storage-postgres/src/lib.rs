@@ -47,7 +47,6 @@ mod view_index;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use ixn_plugin_api::storage::{
@@ -55,7 +54,7 @@ use ixn_plugin_api::storage::{
     MoveQueue, NewInteraction, OpenSettings, QueueCount, Recovered, SettingProblem, StorageBackend,
     StorageError, WorkNotice,
 };
-use tokio::runtime::Runtime;
+use ixn_sql::bridge::BackendRuntime;
 
 use crate::schema::Schema;
 use crate::settings::Settings;
@@ -119,9 +118,9 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 ///
 /// Its methods are synchronous and may be called from many threads at once.
 pub struct PostgresBackend {
-    /// `Some` until dropped. The backend owns its runtime because, loaded as a
-    /// `.so`, it has its own copy of tokio that cannot see the host's.
-    runtime: Option<Runtime>,
+    /// The backend owns its runtime because, loaded as a `.so`, it has its
+    /// own copy of tokio that cannot see the host's.
+    runtime: BackendRuntime,
     store: Arc<Store>,
 }
 
@@ -133,21 +132,8 @@ impl PostgresBackend {
         F: FnOnce(Arc<Store>) -> Fut,
         Fut: Future<Output = Result<T, StorageError>> + Send + 'static,
     {
-        let Some(runtime) = &self.runtime else {
-            return Err(StorageError::permanent("postgres storage is closed"));
-        };
-        run_on(runtime, op(self.store.clone()))
+        self.runtime.run(op(self.store.clone()))
     }
-}
-
-/// Runs `fut` on the backend's runtime and waits for it ([`ixn_sql::bridge::run_on`]).
-fn run_on<T: Send + 'static>(
-    runtime: &Runtime,
-    fut: impl Future<Output = Result<T, StorageError>> + Send + 'static,
-) -> Result<T, StorageError> {
-    ixn_sql::bridge::run_on(runtime, fut, || {
-        StorageError::permanent("postgres storage: the operation ended without an answer")
-    })
 }
 
 impl StorageBackend for PostgresBackend {
@@ -162,25 +148,13 @@ impl StorageBackend for PostgresBackend {
     fn open(settings: OpenSettings) -> Result<Self, StorageError> {
         let parsed = Settings::parse(&settings.settings)?;
         let schema = Schema::new(settings.custom_fields)?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("ixn-storage-postgres")
-            .enable_all()
-            .build()
-            .map_err(|e| {
-                StorageError::permanent(format!("postgres storage: start its runtime: {e}"))
-            })?;
-        match run_on(&runtime, Store::open(parsed, schema)) {
-            Ok(store) => Ok(PostgresBackend {
-                runtime: Some(runtime),
-                store: Arc::new(store),
-            }),
-            Err(e) => {
-                // Never blocks nor panics, whatever thread this is.
-                runtime.shutdown_background();
-                Err(e)
-            }
-        }
+        let runtime = BackendRuntime::start("postgres")?;
+        // On an error the runtime is dropped, which stops it without blocking.
+        let store = runtime.run(Store::open(parsed, schema))?;
+        Ok(PostgresBackend {
+            runtime,
+            store: Arc::new(store),
+        })
     }
 
     fn submit(&self, batch: Vec<NewInteraction>) -> Result<(), StorageError> {
@@ -239,15 +213,8 @@ impl Drop for PostgresBackend {
     /// runtime without blocking: dropping a runtime the ordinary way panics
     /// inside an async context.
     fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            let pool = self.store.pool.clone();
-            let (tx, rx) = mpsc::sync_channel(1);
-            runtime.spawn(async move {
-                pool.close().await;
-                let _ = tx.send(());
-            });
-            let _ = rx.recv_timeout(CLOSE_TIMEOUT);
-            runtime.shutdown_background();
-        }
+        let pool = self.store.pool.clone();
+        self.runtime
+            .shut_down(async move { pool.close().await }, CLOSE_TIMEOUT);
     }
 }
