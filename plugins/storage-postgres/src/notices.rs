@@ -137,7 +137,16 @@ async fn listen(
 ) {
     let mut warned = false;
     loop {
-        match listen_once(&options, &channel, connect_timeout, &heard, &signal).await {
+        match listen_once(
+            &options,
+            &channel,
+            connect_timeout,
+            &heard,
+            &signal,
+            &mut warned,
+        )
+        .await
+        {
             Ok(()) => {}
             Err(e) => {
                 if !std::mem::replace(&mut warned, true) {
@@ -149,13 +158,15 @@ async fn listen(
     }
 }
 
-/// One connection's life: returns on an error it does not recover from.
+/// One connection's life: returns on an error it does not recover from
+/// (its warning, once, is `warned`; a LISTEN that works again says so).
 async fn listen_once(
     options: &PgConnectOptions,
     channel: &str,
     connect_timeout: Duration,
     heard: &Mutex<Heard>,
     signal: &Notify,
+    warned: &mut bool,
 ) -> Result<(), sqlx::Error> {
     // A pool of one, as PgListener::connect makes, with the host's timeout:
     // the listener takes its connection (and a new one after a drop) from it.
@@ -167,7 +178,11 @@ async fn listen_once(
         .connect_lazy_with(options.clone());
     let mut listener = PgListener::connect_with(&pool).await?;
     listener.listen(channel).await?;
-    tracing::debug!(channel, "postgres storage: listening for placed work");
+    if std::mem::take(warned) {
+        tracing::info!(channel, "postgres storage: listening for placed work again");
+    } else {
+        tracing::debug!(channel, "postgres storage: listening for placed work");
+    }
     let heard_everything = || {
         lock(heard).everything = true;
         signal.notify_waiters();
