@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use ixn_plugin_api::storage::{Recovered, StorageError};
 use ixn_sql::interactions::errors::db_with;
+use ixn_sql::interactions::leases::recovered;
 
 use crate::store::Store;
 
@@ -95,15 +96,4 @@ impl Store {
         }
         Ok(recovered(rows))
     }
-}
-
-/// The `id` and `queue` RETURNING gave, sorted by id (RETURNING gives no
-/// defined order; sorted answers are stable).
-fn recovered(rows: Vec<(String, String)>) -> Vec<Recovered> {
-    let mut recovered: Vec<Recovered> = rows
-        .into_iter()
-        .map(|(id, queue)| Recovered { id, queue })
-        .collect();
-    recovered.sort_by(|a, b| a.id.cmp(&b.id));
-    recovered
 }

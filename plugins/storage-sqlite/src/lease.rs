@@ -2,8 +2,7 @@
 //! (back) in a queue, queued, their lease ended.
 
 use ixn_plugin_api::storage::{Recovered, StorageError};
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use ixn_sql::interactions::leases::recovered;
 
 use crate::error::db_with;
 use crate::store::Store;
@@ -14,7 +13,7 @@ impl Store {
     /// it is atomic without an explicit transaction.
     pub(crate) async fn recover_expired(&self, now: i64) -> Result<Vec<Recovered>, StorageError> {
         let what = "recover interactions with expired leases";
-        let rows = sqlx::query(
+        let rows: Vec<(String, String)> = sqlx::query_as(
             "UPDATE \"interactions\"
                 SET \"state\" = 0, \"lease_owner\" = NULL, \"lease_until\" = NULL,
                     \"lease_expiries\" = \"lease_expiries\" + 1
@@ -25,7 +24,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(db_with(what))?;
-        recovered(&rows, what)
+        Ok(recovered(rows))
     }
 
     /// Every live interaction leased by an owner whose name starts with
@@ -37,7 +36,7 @@ impl Store {
     ) -> Result<Vec<Recovered>, StorageError> {
         let what = format!("release the leases of `{prefix}*`");
         // substr, not LIKE: an owner name may hold `%` or `_`.
-        let rows = sqlx::query(
+        let rows: Vec<(String, String)> = sqlx::query_as(
             "UPDATE \"interactions\"
                 SET \"state\" = 0, \"lease_owner\" = NULL, \"lease_until\" = NULL
               WHERE \"lease_owner\" IS NOT NULL AND substr(\"lease_owner\", 1, length(?1)) = ?1
@@ -48,7 +47,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(db_with(&what))?;
-        recovered(&rows, &what)
+        Ok(recovered(rows))
     }
 
     /// Every live interaction of the removed queue `from` goes to `to`,
@@ -65,7 +64,7 @@ impl Store {
                 "{what}: the target must be another queue"
             )));
         }
-        let rows = sqlx::query(
+        let rows: Vec<(String, String)> = sqlx::query_as(
             "UPDATE \"interactions\"
                 SET \"queue\" = ?2, \"state\" = 0, \"lease_owner\" = NULL, \"lease_until\" = NULL,
                     \"placed_in_queue_at\" = ?3, \"moved_to_queue_at\" = ?3
@@ -78,22 +77,6 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(db_with(&what))?;
-        recovered(&rows, &what)
+        Ok(recovered(rows))
     }
-}
-
-/// The `id` and `queue` RETURNING gave, sorted by id (RETURNING gives no
-/// defined order; sorted answers are stable).
-fn recovered(rows: &[SqliteRow], what: &str) -> Result<Vec<Recovered>, StorageError> {
-    let mut recovered = rows
-        .iter()
-        .map(|r| {
-            Ok(Recovered {
-                id: r.try_get("id").map_err(db_with(what))?,
-                queue: r.try_get("queue").map_err(db_with(what))?,
-            })
-        })
-        .collect::<Result<Vec<_>, StorageError>>()?;
-    recovered.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(recovered)
 }
