@@ -91,6 +91,7 @@ impl Store {
         let mut touched = Touched::default();
         let mut bulk = (isolation == Isolation::None).then(Bulk::default);
         let mut outcomes = Vec::with_capacity(batch.len());
+        let mut broken = false;
         for rec in batch {
             let outcome = apply_one(
                 &mut tx,
@@ -104,24 +105,23 @@ impl Store {
             match outcome {
                 Some(outcome) => outcomes.push(outcome),
                 None => {
-                    tx.rollback()
-                        .await
-                        .map_err(db_with("apply decisions: roll back"))?;
-                    return Ok(Attempt::Broken);
+                    broken = true;
+                    break;
                 }
             }
         }
-        if let Some(bulk) = bulk {
+        if !broken && let Some(bulk) = bulk {
             match bulk.run(&mut tx).await {
                 Ok(()) => {}
-                Err(BulkError::Broken) => {
-                    tx.rollback()
-                        .await
-                        .map_err(db_with("apply decisions: roll back"))?;
-                    return Ok(Attempt::Broken);
-                }
+                Err(BulkError::Broken) => broken = true,
                 Err(BulkError::Failed(e)) => return Err(e),
             }
+        }
+        if broken {
+            tx.rollback()
+                .await
+                .map_err(db_with("apply decisions: roll back"))?;
+            return Ok(Attempt::Broken);
         }
         self.announce(&mut *tx, &touched.placed_in).await?;
         for (queue, n) in touched.stopped_in {
@@ -210,7 +210,6 @@ async fn apply_one(
     } else {
         Isolation::PerRecord
     };
-    let what = format!("apply decision to interaction `{}`", rec.id);
     let Some(row) = locked.get_mut(&rec.id) else {
         return Ok(Some(ApplyOutcome::LeaseLost));
     };
@@ -218,8 +217,6 @@ async fn apply_one(
         return Ok(Some(ApplyOutcome::LeaseLost));
     }
     let queue = row.queue.clone();
-
-    let mut update = QueryBuilder::<Postgres>::new("UPDATE \"interactions\" SET ");
     let stopped = matches!(rec.outcome, Outcome::Stop(_));
     let placed_in = match &rec.outcome {
         Outcome::MoveToQueue(to) => Some(to.clone()),
@@ -233,6 +230,10 @@ async fn apply_one(
         ended(row, rec, None, stopped, queue, placed_in, touched);
         return Ok(Some(ApplyOutcome::Applied));
     }
+
+    // A statement of its own: built only for a record that needs one.
+    let what = format!("apply decision to interaction `{}`", rec.id);
+    let mut update = QueryBuilder::<Postgres>::new("UPDATE \"interactions\" SET ");
     match &rec.outcome {
         Outcome::MoveToQueue(queue) => {
             if queue.is_empty() {
