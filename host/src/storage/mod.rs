@@ -85,11 +85,7 @@ impl Storage {
         &self,
         f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
     ) -> Result<T, StorageError> {
-        let result = tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
-            Err(StorageError::permanent(format!(
-                "storage call did not complete: {e}"
-            )))
-        });
+        let result = on_blocking_pool(f).await;
         if let Ok(mut failing) = self.failing.lock() {
             match &result {
                 Ok(_) => *failing = None,
@@ -190,13 +186,7 @@ impl Storage {
     /// still stores, and its views poll.
     pub async fn wait_for_work(&self, timeout_ms: u32) -> Result<WorkNotice, StorageError> {
         let c = self.client.clone();
-        tokio::task::spawn_blocking(move || c.wait_for_work(timeout_ms))
-            .await
-            .unwrap_or_else(|e| {
-                Err(StorageError::permanent(format!(
-                    "storage call did not complete: {e}"
-                )))
-            })
+        on_blocking_pool(move || c.wait_for_work(timeout_ms)).await
     }
 
     /// Converts the next `bulk_size` records and moves the checkpoint.
@@ -204,4 +194,16 @@ impl Storage {
         let c = self.client.clone();
         self.blocking(move || c.convert_step(bulk_size)).await
     }
+}
+
+/// Runs a plugin call on tokio's blocking pool; a call that panicked or was
+/// cancelled is a permanent error.
+async fn on_blocking_pool<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(StorageError::permanent(format!(
+            "storage call did not complete: {e}"
+        )))
+    })
 }

@@ -275,8 +275,7 @@ pub unsafe fn check_table(
     }
     // SAFETY: version and size match this layout.
     let table: &'static PluginTable = unsafe { &*table };
-    // SAFETY: a table of this layout points at static UTF-8.
-    let contract = String::from_utf8_lossy(unsafe { table.contract.as_bytes() }).into_owned();
+    let contract = table.contract();
     if table.kind != want as u32 || !want.accepts(&contract) {
         return Err(AbiMismatch::Contract {
             found: contract,
