@@ -1,6 +1,7 @@
 //! Shared helpers of ixn's end-to-end tests: start a real host on a config
 //! written to a temporary directory, talk to it over its HTTP API.
 
+pub mod pg;
 pub mod soak;
 
 use std::path::{Path, PathBuf};

@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use ixn_tests::ServeProcess;
-use sqlx::{AssertSqlSafe, Connection, PgConnection};
+use ixn_tests::pg::{DropSchema, scalar};
+use sqlx::{Connection, PgConnection};
 
 /// Interactions of the run: 6 000, or `IXN_HOSTS_INTERACTIONS` (the issue's
 /// 100 000 takes about 100 s here, too long for every CI run).
@@ -41,38 +42,6 @@ fn host_config(url: &str, schema: &str, node: &str) -> String {
     )
 }
 
-/// Drops the test's schema when the test ends, failed or not.
-struct DropSchema {
-    url: String,
-    sql: String,
-}
-
-impl Drop for DropSchema {
-    fn drop(&mut self) {
-        let (url, sql) = (self.url.clone(), self.sql.clone());
-        // Its own thread and runtime: the test's runtime cannot block here.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                if let Ok(mut conn) = PgConnection::connect(&url).await {
-                    let _ = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-async fn scalar(conn: &mut PgConnection, sql: &str) -> i64 {
-    sqlx::query_scalar(AssertSqlSafe(sql.to_string()))
-        .fetch_one(conn)
-        .await
-        .expect("query")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_hosts_share_the_work_and_survive_one_killed() {
     let Ok(url) = std::env::var("IXN_TEST_PG_URL") else {
@@ -86,15 +55,7 @@ async fn three_hosts_share_the_work_and_survive_one_killed() {
     // Host 1 is killed once a third has stopped.
     let kill_at = (total / 3) as i64;
     let mut conn = PgConnection::connect(&url).await.expect("connect");
-    let drop_schema = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
-    sqlx::raw_sql(AssertSqlSafe(drop_schema.clone()))
-        .execute(&mut conn)
-        .await
-        .expect("drop");
-    let _drop_schema = DropSchema {
-        url: url.clone(),
-        sql: drop_schema,
-    };
+    let _drop_schema = DropSchema::now_and_at_end(&mut conn, &url, &schema).await;
 
     let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
     let mut hosts: Vec<ServeProcess> = dirs

@@ -10,7 +10,8 @@
 use std::time::{Duration, Instant};
 
 use ixn_tests::ServeProcess;
-use sqlx::{AssertSqlSafe, Connection, PgConnection};
+use ixn_tests::pg::{DropSchema, scalar};
+use sqlx::{Connection, PgConnection};
 
 const INTERACTIONS: usize = 20;
 
@@ -35,22 +36,6 @@ fn config(
     )
 }
 
-async fn scalar(conn: &mut PgConnection, sql: &str) -> i64 {
-    sqlx::query_scalar(AssertSqlSafe(sql.to_string()))
-        .fetch_one(conn)
-        .await
-        .expect("query")
-}
-
-async fn drop_schema(conn: &mut PgConnection, schema: &str) {
-    sqlx::raw_sql(AssertSqlSafe(format!(
-        "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
-    )))
-    .execute(conn)
-    .await
-    .expect("drop schema");
-}
-
 /// Starts A (submits) and B (claims), submits [`INTERACTIONS`] to A and
 /// waits until every one is stopped; B's log is shown if they are not.
 /// `listening` says whether each host holds a LISTEN connection (named
@@ -63,7 +48,7 @@ async fn run(
     listening: bool,
 ) {
     let mut conn = PgConnection::connect(url).await.expect("connect");
-    drop_schema(&mut conn, schema).await;
+    let _drop_schema = DropSchema::now_and_at_end(&mut conn, url, schema).await;
     let (dir_a, dir_b) = (
         tempfile::tempdir().expect("dir"),
         tempfile::tempdir().expect("dir"),
@@ -131,7 +116,6 @@ async fn run(
             .count()
     };
     assert_eq!((stops(&dir_a), stops(&dir_b)), (0, INTERACTIONS));
-    drop_schema(&mut conn, schema).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
