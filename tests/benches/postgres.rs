@@ -348,30 +348,10 @@ async fn demo_on_hosts(url: &str, schema: &str, hosts: usize) -> anyhow::Result<
     Ok(demo.interactions_per_sec)
 }
 
-/// `config/postgres.toml` as host `node` on `schema`, its data in
-/// `data_dir`, on a free port, the components where the build put them.
-fn e2e_config(url: &str, schema: &str, node: &str, data_dir: &Path) -> anyhow::Result<String> {
-    let root = ixn_tests::repo_root();
-    let text = std::fs::read_to_string(root.join("config/postgres.toml"))?;
-    let replace = |text: String, from: &str, to: &str| -> anyhow::Result<String> {
-        anyhow::ensure!(text.contains(from), "config/postgres.toml has no `{from}`");
-        Ok(text.replace(from, to))
-    };
-    let text = replace(
-        text,
-        "node-id = \"ixn-pg-1\"",
-        &format!("node-id = \"{node}\""),
-    )?;
-    let text = replace(
-        text,
-        "listen = \"127.0.0.1:7480\"",
-        "listen = \"127.0.0.1:0\"",
-    )?;
-    let text = replace(
-        text,
-        "data-dir = \"../target/ixn-data-postgres\"",
-        &format!("data-dir = \"{}\"", data_dir.display()),
-    )?;
+/// `config/postgres.toml` on the server at `url`, in `schema`, with the
+/// components (and every other `../target/` path) where the build put them.
+fn postgres_toml(url: &str, schema: &str) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(ixn_tests::repo_root().join("config/postgres.toml"))?;
     let text = replace(
         text,
         "url = \"postgres://postgres@127.0.0.1:5432/test\"",
@@ -385,7 +365,42 @@ fn e2e_config(url: &str, schema: &str, node: &str, data_dir: &Path) -> anyhow::R
     replace(
         text,
         "\"../target/",
-        &format!("\"{}/", root.join("target").display()),
+        &format!("\"{}/", target_dir().display()),
+    )
+}
+
+/// The workspace's `target` directory.
+fn target_dir() -> std::path::PathBuf {
+    ixn_tests::repo_root().join("target")
+}
+
+/// `text` with `from` replaced by `to`; an error when `from` is not there
+/// (`config/postgres.toml` changed under the benchmark).
+fn replace(text: String, from: &str, to: &str) -> anyhow::Result<String> {
+    anyhow::ensure!(text.contains(from), "config/postgres.toml has no `{from}`");
+    Ok(text.replace(from, to))
+}
+
+/// [`postgres_toml`] as host `node`, its data in `data_dir`, on a free port.
+fn e2e_config(url: &str, schema: &str, node: &str, data_dir: &Path) -> anyhow::Result<String> {
+    let text = postgres_toml(url, schema)?;
+    let text = replace(
+        text,
+        "node-id = \"ixn-pg-1\"",
+        &format!("node-id = \"{node}\""),
+    )?;
+    let text = replace(
+        text,
+        "listen = \"127.0.0.1:7480\"",
+        "listen = \"127.0.0.1:0\"",
+    )?;
+    replace(
+        text,
+        &format!(
+            "data-dir = \"{}\"",
+            target_dir().join("ixn-data-postgres").display()
+        ),
+        &format!("data-dir = \"{}\"", data_dir.display()),
     )
 }
 
@@ -725,24 +740,14 @@ fn which(program: &str) -> anyhow::Result<()> {
 /// schema has none: a plan would move rows at start), in a data directory of
 /// its own on a free port; the time from `Server::start` to a `/health` answer.
 async fn start_up(url: &str, schema: &str) -> anyhow::Result<Duration> {
-    let root = ixn_tests::repo_root();
-    let text = std::fs::read_to_string(root.join("config/postgres.toml"))?;
+    let text = postgres_toml(url, schema)?;
     let plan_at = text
         .find("[[storage.settings.partitions]]")
         .context("no plan in config/postgres.toml")?;
     let wasm_at = text
         .find("[wasm]")
         .context("no [wasm] in config/postgres.toml")?;
-    let text = format!("{}{}", &text[..plan_at], &text[wasm_at..])
-        .replace(
-            "url = \"postgres://postgres@127.0.0.1:5432/test\"",
-            &format!("url = \"{url}\""),
-        )
-        .replace("schema = \"ixn_demo\"", &format!("schema = \"{schema}\""))
-        .replace(
-            "\"../target/",
-            &format!("\"{}/", root.join("target").display()),
-        );
+    let text = format!("{}{}", &text[..plan_at], &text[wasm_at..]);
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("ixn.toml");
     std::fs::write(&path, text)?;
